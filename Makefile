@@ -1,0 +1,60 @@
+# Swabline: `make run` serves the demo, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := swabline.settings
+
+.PHONY: run test lint typecheck checks test-sqlite test-postgres bench vendor messages compilemessages clean
+
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed compilemessages
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py load_places
+	$(PY) manage.py seed_demo
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	PORT=$(PORT) $(PY) manage.py serve_demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy swabline tests bench
+
+checks: $(VENV)/.installed
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+
+# The compiled catalogues (.mo) are committed, so a machine without GNU gettext
+# still runs; where msgfmt exists they are rebuilt from the .po files.
+compilemessages: $(VENV)/.installed
+	@if command -v msgfmt >/dev/null 2>&1; then \
+	  $(PY) manage.py compilemessages --ignore '.venv' --verbosity 0; \
+	else echo "msgfmt not found: using the committed .mo files"; fi
+
+messages: $(VENV)/.installed
+	$(PY) manage.py makemessages --locale vi --ignore '.venv/*' --ignore 'static/vendor/*' --no-location --no-obsolete
+	$(PY) manage.py makemessages --locale vi --domain djangojs --ignore '.venv/*' --ignore 'static/vendor/*' --no-location --no-obsolete
+
+test: lint typecheck compilemessages checks
+	@$(VENV)/bin/python -m tests.legs
+
+bench: $(VENV)/.installed compilemessages
+	$(PY) -m bench
+
+vendor: $(VENV)/.installed
+	$(PY) scripts/vendor_static.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

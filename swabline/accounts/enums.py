@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Administrator")
+    OFFICIAL = "official", _("Official")
+    SAMPLER = "sampler", _("Sampler")
+    DATA_ENTRY = "data_entry", _("Data entry")
+    COURIER = "courier", _("Courier")
+    LAB_TECHNICIAN = "lab_technician", _("Lab technician")
+    LAB_SUPERVISOR = "lab_supervisor", _("Lab supervisor")
+    PARTNER = "partner", _("Partner app")
+
+
+class Permission(StrEnum):
+    """What a user may do. Roles grant sets of these; views ask for one."""
+
+    MANAGE_USERS = "manage_users"
+    MANAGE_REFERENCE_DATA = "manage_reference_data"
+    VIEW_DASHBOARD = "view_dashboard"
+    EXPORT_DATA = "export_data"
+    MANAGE_CAMPAIGNS = "manage_campaigns"
+    MANAGE_SITES = "manage_sites"
+    VIEW_SITES = "view_sites"
+    VIEW_PLACES = "view_places"
+    CAPTURE_SAMPLES = "capture_samples"
+    REGISTER_PEOPLE = "register_people"
+    VIEW_PEOPLE = "view_people"
+    IMPORT_PEOPLE = "import_people"
+    MANAGE_SHIPMENTS = "manage_shipments"
+    RECEIVE_TUBES = "receive_tubes"
+    ENTER_RESULTS = "enter_results"
+    RELEASE_RESULTS = "release_results"
+    READ_CONSENTED_RESULTS = "read_consented_results"
+
+
+class ScopeKind(models.TextChoices):
+    EVERYWHERE = "everywhere", _("Everywhere")
+    PLACE = "place", _("Place and everything under it")
+    SITE = "site", _("Site")
+    LAB = "lab", _("Lab")

@@ -1,0 +1,42 @@
+"""Which permissions each role grants, and which scope a role's assignment takes."""
+
+from __future__ import annotations
+
+from swabline.accounts.enums import Permission as P
+from swabline.accounts.enums import Role, ScopeKind
+
+ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
+    Role.ADMIN: frozenset(P),
+    Role.OFFICIAL: frozenset(
+        {
+            P.VIEW_DASHBOARD,
+            P.EXPORT_DATA,
+            P.MANAGE_CAMPAIGNS,
+            P.MANAGE_SITES,
+            P.VIEW_SITES,
+            P.VIEW_PLACES,
+            P.VIEW_PEOPLE,
+            P.MANAGE_USERS,
+        }
+    ),
+    Role.SAMPLER: frozenset(
+        {P.CAPTURE_SAMPLES, P.REGISTER_PEOPLE, P.VIEW_PEOPLE, P.VIEW_SITES, P.MANAGE_SHIPMENTS}
+    ),
+    Role.DATA_ENTRY: frozenset({P.REGISTER_PEOPLE, P.VIEW_PEOPLE, P.IMPORT_PEOPLE, P.VIEW_PLACES}),
+    Role.COURIER: frozenset({P.MANAGE_SHIPMENTS, P.VIEW_SITES}),
+    Role.LAB_TECHNICIAN: frozenset({P.RECEIVE_TUBES, P.ENTER_RESULTS}),
+    Role.LAB_SUPERVISOR: frozenset({P.RECEIVE_TUBES, P.ENTER_RESULTS, P.RELEASE_RESULTS}),
+    Role.PARTNER: frozenset({P.REGISTER_PEOPLE, P.READ_CONSENTED_RESULTS}),
+}
+
+# The scope kinds an assignment of each role may take.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Role.ADMIN: frozenset({ScopeKind.EVERYWHERE}),
+    Role.OFFICIAL: frozenset({ScopeKind.PLACE}),
+    Role.SAMPLER: frozenset({ScopeKind.SITE}),
+    Role.DATA_ENTRY: frozenset({ScopeKind.PLACE}),
+    Role.COURIER: frozenset({ScopeKind.SITE}),
+    Role.LAB_TECHNICIAN: frozenset({ScopeKind.LAB}),
+    Role.LAB_SUPERVISOR: frozenset({ScopeKind.LAB}),
+    Role.PARTNER: frozenset({ScopeKind.EVERYWHERE, ScopeKind.PLACE}),
+}

@@ -1,0 +1,92 @@
+"""Writes about users: tokens and assignments. One transaction each, audited."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from swabline.accounts.enums import Role, ScopeKind
+from swabline.accounts.models import ApiToken, Assignment, User, hash_token
+from swabline.accounts.roles import ROLE_SCOPES
+from swabline.audit import services as audit
+from swabline.campaigns.models import Site
+from swabline.labs.models import Lab
+from swabline.places.models import Place
+
+TOKEN_PREFIX = "swl_"  # noqa: S105 -- a label, not a secret
+
+
+class AssignmentError(ValueError):
+    pass
+
+
+@transaction.atomic
+def issue_token(*, user: User, name: str, by: User | None = None) -> tuple[ApiToken, str]:
+    """Create a bearer token for `user`; return it with the raw key, shown only once."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:100],
+        prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
+        key_hash=hash_token(raw),
+        expires_at=timezone.now() + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+    )
+    audit.record(by=by or user, action="token.issued", subject=token, name=token.name)
+    return token, raw
+
+
+@transaction.atomic
+def revoke_token(*, token: ApiToken, by: User) -> bool:
+    """Revoke `token`; False if it was already revoked (a retried call changes nothing)."""
+    changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if changed:
+        audit.record(by=by, action="token.revoked", subject=token)
+    return bool(changed)
+
+
+@transaction.atomic
+def assign(
+    *,
+    user: User,
+    role: Role,
+    by: User | None,
+    place: Place | None = None,
+    site: Site | None = None,
+    lab: Lab | None = None,
+) -> Assignment:
+    """Give `user` `role` over one scope. Idempotent: an existing identical assignment is kept."""
+    kind = _scope_kind(place=place, site=site, lab=lab)
+    if kind not in ROLE_SCOPES[role]:
+        raise AssignmentError(f"{role} cannot be assigned with scope {kind}")
+    assignment, created = Assignment.objects.get_or_create(
+        user=user, role=role, scope_kind=kind, place=place, site=site, lab=lab
+    )
+    if created:
+        audit.record(
+            by=by,
+            action="assignment.created",
+            subject=assignment,
+            user_id=user.pk,
+            role=str(role),
+            scope=kind,
+        )
+    return assignment
+
+
+def _scope_kind(*, place: Place | None, site: Site | None, lab: Lab | None) -> ScopeKind:
+    given = [x for x in (place, site, lab) if x is not None]
+    if len(given) > 1:
+        raise AssignmentError("an assignment has one scope")
+    if place is not None:
+        return ScopeKind.PLACE
+    if site is not None:
+        return ScopeKind.SITE
+    if lab is not None:
+        return ScopeKind.LAB
+    return ScopeKind.EVERYWHERE

@@ -1,0 +1,47 @@
+"""The `/api/v1` JSON API: one NinjaAPI, one router per app."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from swabline.accounts.api import router as accounts_router
+from swabline.accounts.auth import TokenAuth
+from swabline.places.api import router as places_router
+
+api = NinjaAPI(
+    title="Swabline API",
+    version="1",
+    urls_namespace="api-v1",
+    auth=TokenAuth(),
+    description="Registration, sampling, lab and result services. Token auth: "
+    "POST /api/v1/auth/token, then `Authorization: Bearer <token>`.",
+)
+# Operations anyone may call without a token. Everything else in the schema must
+# answer 401 to an anonymous caller (tests/test_url_access.py).
+PUBLIC_OPERATIONS = frozenset(
+    {
+        ("post", "/api/v1/auth/token"),
+        ("get", "/api/v1/places"),
+    }
+)
+
+api.add_router("/auth", accounts_router)
+api.add_router("/places", places_router)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
+    from django.utils.translation import gettext as _
+
+    return api.create_response(request, {"detail": _("Authentication required.")}, status=401)
+
+
+@api.exception_handler(ValidationError)
+def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    from django.utils.translation import gettext as _
+
+    return api.create_response(
+        request, {"detail": _("The request is not valid."), "errors": exc.errors}, status=422
+    )

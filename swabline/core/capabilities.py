@@ -1,0 +1,53 @@
+"""What the home page offers each role: one card per permission the user holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from swabline.accounts.enums import Permission as P
+
+
+@dataclass(frozen=True)
+class Capability:
+    permission: P
+    title: str | Promise
+    description: str | Promise
+    url_name: str | None = None
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        P.VIEW_DASHBOARD,
+        _("Progress"),
+        _("Follow sampling and results in your places."),
+    ),
+    Capability(
+        P.VIEW_SITES,
+        _("Sampling sites"),
+        _("See the sites and who works there."),
+        "campaigns:site-list",
+    ),
+    Capability(P.MANAGE_CAMPAIGNS, _("Campaigns"), _("Plan screening rounds and their wards.")),
+    Capability(P.CAPTURE_SAMPLES, _("Sampling station"), _("Scan people into tubes at your site.")),
+    Capability(
+        P.REGISTER_PEOPLE, _("Register people"), _("Register people who come without a QR code.")
+    ),
+    Capability(
+        P.VIEW_PEOPLE,
+        _("Find people"),
+        _("Search people by name, phone, CCCD or code."),
+        "people:list",
+    ),
+    Capability(P.IMPORT_PEOPLE, _("Import lists"), _("Import household lists from Excel.")),
+    Capability(P.VIEW_PLACES, _("Places"), _("Wards and hamlets in your area."), "places:list"),
+    Capability(P.MANAGE_SHIPMENTS, _("Shipments"), _("Pack closed tubes and hand them to a lab.")),
+    Capability(
+        P.RECEIVE_TUBES, _("Receive tubes"), _("Check shipments in at the lab."), "labs:list"
+    ),
+    Capability(P.ENTER_RESULTS, _("Enter results"), _("Record results tube by tube or by upload.")),
+    Capability(P.RELEASE_RESULTS, _("Release results"), _("Review and release results to people.")),
+    Capability(P.MANAGE_USERS, _("Users"), _("Manage accounts and assignments.")),
+)

@@ -1,0 +1,61 @@
+"""Serve the app and run the background worker together; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from swabline.demo.seed import DEMO_USERS
+
+
+class Command(BaseCommand):
+    help = "Serve Swabline on 127.0.0.1:$PORT with granian and run the task worker beside it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default="127.0.0.1")
+
+    def handle(self, *args, port: int, host: str, **options):
+        python = sys.executable
+        web = [
+            python, "-m", "granian", "--interface", "wsgi", "--host", host, "--port", str(port),
+            "--workers", "1", "--blocking-threads", "8", "--no-ws", "swabline.wsgi:application",
+        ]  # fmt: skip
+        worker = [python, "manage.py", "db_worker", "--no-reload", "--interval", "1"]
+        children = [subprocess.Popen(web), subprocess.Popen(worker)]
+        self._print_banner(host, port)
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        self.stdout.write("Stopped.")
+
+    def _print_banner(self, host: str, port: int) -> None:
+        width = max(len(u) for u, _, _ in DEMO_USERS)
+        lines = [
+            "",
+            f"Swabline is running: http://{host}:{port}/",
+            f"Password for every demo user: {settings.DEMO_PASSWORD}",
+            "Logins:",
+            *[f"  {u.ljust(width)}  {role.label}" for u, role, _ in DEMO_USERS],
+            "API docs: " + f"http://{host}:{port}/api/v1/docs",
+            "Press Ctrl-C to stop the server and the worker.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from swabline.api import api
+from swabline.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("accounts/", include("swabline.accounts.urls")),
+    path("places/", include("swabline.places.urls")),
+    path("sites/", include("swabline.campaigns.urls")),
+    path("labs/", include("swabline.labs.urls")),
+    path("people/", include("swabline.people.urls")),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]
+
+# URL names that anyone may open without logging in. Everything else must refuse an
+# anonymous user; tests/test_urls_access.py walks the URL conf and checks both lists.
+PUBLIC_URL_NAMES = frozenset(
+    {
+        "healthz",
+        "set_language",
+        "login",
+        "logout",
+        "admin:login",
+        "api-v1:api-root",
+        "api-v1:openapi-json",
+        "api-v1:openapi-view",
+    }
+)
+# The JSON API is checked per operation (method + path) from its OpenAPI schema,
+# since one URL can carry a public and a private method; see swabline/api.py.

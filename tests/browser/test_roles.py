@@ -1,0 +1,105 @@
+"""In Chromium on a phone viewport: every demo role logs in, switches to English and
+back, and sees exactly what its role allows."""
+
+from __future__ import annotations
+
+import pytest
+
+from swabline.demo.seed import seed_demo
+from tests.demo.places import demo_places
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+OFFICIAL = {
+    "view_dashboard",
+    "view_sites",
+    "manage_campaigns",
+    "view_people",
+    "view_places",
+    "manage_users",
+}
+EXPECTED = {
+    "admin": {
+        "view_dashboard", "view_sites", "manage_campaigns", "capture_samples", "register_people",
+        "view_people", "import_people", "view_places", "manage_shipments", "receive_tubes",
+        "enter_results", "release_results", "manage_users",
+    },
+    "province": OFFICIAL,
+    "ward": OFFICIAL,
+    "sampler": {"view_sites", "capture_samples", "register_people", "view_people", "manage_shipments"},
+    "dataentry": {"register_people", "view_people", "import_people", "view_places"},
+    "courier": {"view_sites", "manage_shipments"},
+    "labtech": {"receive_tubes", "enter_results"},
+    "labsupervisor": {"receive_tubes", "enter_results", "release_results"},
+}  # fmt: skip
+# A page each role must be refused (403), and one it may open.
+FORBIDDEN = {
+    "province": "/labs/",
+    "ward": "/labs/",
+    "sampler": "/places/",
+    "dataentry": "/sites/",
+    "courier": "/people/",
+    "labtech": "/people/",
+    "labsupervisor": "/sites/",
+}
+ALLOWED = {
+    "admin": "/labs/",
+    "province": "/places/",
+    "ward": "/people/",
+    "sampler": "/sites/",
+    "dataentry": "/people/",
+    "courier": "/sites/",
+    "labtech": "/labs/",
+    "labsupervisor": "/labs/",
+}
+
+
+def _log_in(page, username):
+    page.goto("/accounts/login/")
+    assert page.locator("h1").inner_text() == "Đăng nhập"
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill("demo-password-1")
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url("**/")
+
+
+def test_each_demo_role_sees_what_it_may(phone_page):
+    demo_places()
+    seed_demo(password="demo-password-1", people=40)
+    page = phone_page
+    for username, expected in EXPECTED.items():
+        _log_in(page, username)
+        cards = page.locator("[data-testid=capabilities] [data-permission]")
+        assert {
+            cards.nth(i).get_attribute("data-permission") for i in range(cards.count())
+        } == expected
+        assert page.get_by_role("heading", name="Bạn có thể làm gì").is_visible()
+
+        page.get_by_test_id("switch-language").click()
+        page.get_by_role("heading", name="What you can do").wait_for()
+        assert page.locator("html").get_attribute("lang") == "en"
+        page.get_by_test_id("switch-language").click()
+        page.get_by_role("heading", name="Bạn có thể làm gì").wait_for()
+        assert page.locator("html").get_attribute("lang") == "vi"
+
+        if username in FORBIDDEN:
+            response = page.goto(FORBIDDEN[username])
+            assert response.status == 403
+            assert page.locator("h1").inner_text() == "Không được phép"
+        response = page.goto(ALLOWED[username])
+        assert response.status == 200
+
+        page.goto("/")
+        page.get_by_role("button", name="Đăng xuất").click()
+        page.wait_for_url("**/accounts/login/**")
+
+
+def test_wrong_password_shows_a_vietnamese_error(phone_page):
+    demo_places()
+    seed_demo(password="demo-password-1", people=0)
+    page = phone_page
+    page.goto("/accounts/login/")
+    page.get_by_label("Tên đăng nhập").fill("ward")
+    page.get_by_label("Mật khẩu").fill("wrong")
+    page.get_by_role("button", name="Đăng nhập").click()
+    assert "Hãy nhập đúng tên đăng nhập" in page.get_by_role("alert").inner_text()
