@@ -28,12 +28,16 @@ def main() -> None:
         unpacked: dict[str, Path] = {}
         for spec, source, target in entries:
             if spec not in unpacked:
-                out = subprocess.run(
-                    ["npm", "pack", spec, "--silent", "--pack-destination", tmp],  # noqa: S607
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout.strip().splitlines()[-1]
+                out = (
+                    subprocess.run(
+                        ["npm", "pack", spec, "--silent", "--pack-destination", tmp],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
+                )
                 folder = Path(tmp) / spec.replace("/", "_")
                 with tarfile.open(Path(tmp) / out) as tar:
                     tar.extractall(folder, filter="data")

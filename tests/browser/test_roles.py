@@ -102,4 +102,7 @@ def test_wrong_password_shows_a_vietnamese_error(phone_page):
     page.get_by_label("Tên đăng nhập").fill("ward")
     page.get_by_label("Mật khẩu").fill("wrong")
     page.get_by_role("button", name="Đăng nhập").click()
-    assert "Hãy nhập đúng tên đăng nhập" in page.get_by_role("alert").inner_text()
+    assert (
+        "Vui lòng điền vào Tên đăng nhập và mật khẩu chính xác"
+        in page.get_by_role("alert").inner_text()
+    )
