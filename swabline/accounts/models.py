@@ -19,6 +19,10 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
+    def get_full_name(self) -> str:
+        """Vietnamese order: family name first ("Nguyễn Thị" + "Mai")."""
+        return f"{self.last_name} {self.first_name}".strip()
+
 
 class Assignment(models.Model):
     """One role held by one user over one scope: everywhere, a place subtree, a site or a lab."""

@@ -20,7 +20,8 @@ from swabline.campaigns.models import Campaign, CampaignWard, Site
 from swabline.core.text import fold, normalize_text
 from swabline.demo import names
 from swabline.labs.models import Lab
-from swabline.people.enums import Sex
+from swabline.people.enums import DeclarationSource, Sex
+from swabline.people.identity import identity_key
 from swabline.people.models import Person
 from swabline.places.enums import Level, System
 from swabline.places.models import Place
@@ -170,7 +171,7 @@ def _seed_people(wards: list[Place], count: int) -> int:
         birth = dt.date(1935, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 88))
         ward = wards[i % len(wards)]
         household = f"demo-hh-{i // 4:04d}"
-        has_phone = rng.random() < 0.85
+        phone = _phone(rng) if rng.random() < 0.85 else ""
         rows.append(
             Person(
                 public_id=f"{rng.getrandbits(128):032x}",
@@ -179,7 +180,7 @@ def _seed_people(wards: list[Place], count: int) -> int:
                 birth_date=birth,
                 birth_year=birth.year,
                 sex=sex,
-                phone=_phone(rng) if has_phone else "",
+                phone=phone,
                 national_id=_cccd(rng, sex, birth)
                 if birth.year <= 2010 and rng.random() < 0.8
                 else None,
@@ -187,6 +188,16 @@ def _seed_people(wards: list[Place], count: int) -> int:
                 province_code=ward.province_code,
                 address=f"{rng.randint(1, 400)} {rng.choice(names.STREETS)}",
                 household_key=household,
+                is_household_head=i % 4 == 0,
+                source=DeclarationSource.STAFF,
+                identity_key=identity_key(
+                    full_name=full_name,
+                    birth_date=birth,
+                    birth_year=birth.year,
+                    phone=phone,
+                    ward_id=ward.pk,
+                    household_key=household,
+                ),
             )
         )
     before = Person.objects.count()
