@@ -8,7 +8,9 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from swabline.accounts.api import router as accounts_router
 from swabline.accounts.auth import TokenAuth
+from swabline.people.api import router as people_router
 from swabline.places.api import router as places_router
+from swabline.sampling.api import router as station_router
 
 api = NinjaAPI(
     title="Swabline API",
@@ -24,11 +26,14 @@ PUBLIC_OPERATIONS = frozenset(
     {
         ("post", "/api/v1/auth/token"),
         ("get", "/api/v1/places"),
+        ("post", "/api/v1/registrations"),
     }
 )
 
 api.add_router("/auth", accounts_router)
 api.add_router("/places", places_router)
+api.add_router("", people_router)
+api.add_router("/station", station_router)
 
 
 @api.exception_handler(AuthenticationError)

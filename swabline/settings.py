@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "swabline.labs",
     "swabline.campaigns",
     "swabline.people",
+    "swabline.sampling",
     "swabline.demo",
 ]
 
@@ -207,6 +208,10 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# --- Public endpoints ---------------------------------------------------------
+# Registrations per client address per hour (public form and API).
+REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
 
 # --- Demo -----------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "swabline-demo")

@@ -32,6 +32,7 @@ class Permission(StrEnum):
     REGISTER_PEOPLE = "register_people"
     VIEW_PEOPLE = "view_people"
     IMPORT_PEOPLE = "import_people"
+    MERGE_PEOPLE = "merge_people"
     MANAGE_SHIPMENTS = "manage_shipments"
     RECEIVE_TUBES = "receive_tubes"
     ENTER_RESULTS = "enter_results"

@@ -16,13 +16,23 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
             P.VIEW_SITES,
             P.VIEW_PLACES,
             P.VIEW_PEOPLE,
+            P.MERGE_PEOPLE,
             P.MANAGE_USERS,
         }
     ),
     Role.SAMPLER: frozenset(
         {P.CAPTURE_SAMPLES, P.REGISTER_PEOPLE, P.VIEW_PEOPLE, P.VIEW_SITES, P.MANAGE_SHIPMENTS}
     ),
-    Role.DATA_ENTRY: frozenset({P.REGISTER_PEOPLE, P.VIEW_PEOPLE, P.IMPORT_PEOPLE, P.VIEW_PLACES}),
+    Role.DATA_ENTRY: frozenset(
+        {
+            P.REGISTER_PEOPLE,
+            P.VIEW_PEOPLE,
+            P.IMPORT_PEOPLE,
+            P.MERGE_PEOPLE,
+            P.EXPORT_DATA,
+            P.VIEW_PLACES,
+        }
+    ),
     Role.COURIER: frozenset({P.MANAGE_SHIPMENTS, P.VIEW_SITES}),
     Role.LAB_TECHNICIAN: frozenset({P.RECEIVE_TUBES, P.ENTER_RESULTS}),
     Role.LAB_SUPERVISOR: frozenset({P.RECEIVE_TUBES, P.ENTER_RESULTS, P.RELEASE_RESULTS}),

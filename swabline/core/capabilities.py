@@ -31,9 +31,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         "campaigns:site-list",
     ),
     Capability(P.MANAGE_CAMPAIGNS, _("Campaigns"), _("Plan screening rounds and their wards.")),
-    Capability(P.CAPTURE_SAMPLES, _("Sampling station"), _("Scan people into tubes at your site.")),
     Capability(
-        P.REGISTER_PEOPLE, _("Register people"), _("Register people who come without a QR code.")
+        P.CAPTURE_SAMPLES,
+        _("Sampling station"),
+        _("Scan people into tubes at your site."),
+        "sampling:station",
+    ),
+    Capability(
+        P.REGISTER_PEOPLE,
+        _("Register people"),
+        _("Register people who come without a QR code."),
+        "people:new",
     ),
     Capability(
         P.VIEW_PEOPLE,
@@ -41,7 +49,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("Search people by name, phone, CCCD or code."),
         "people:list",
     ),
-    Capability(P.IMPORT_PEOPLE, _("Import lists"), _("Import household lists from Excel.")),
+    Capability(
+        P.IMPORT_PEOPLE, _("Import lists"), _("Import household lists from Excel."), "people:import"
+    ),
     Capability(P.VIEW_PLACES, _("Places"), _("Wards and hamlets in your area."), "places:list"),
     Capability(P.MANAGE_SHIPMENTS, _("Shipments"), _("Pack closed tubes and hand them to a lab.")),
     Capability(

@@ -31,6 +31,8 @@ MOBILE_PREFIXES = frozenset(
 EARLIEST_BIRTH_YEAR = 1900
 _NAME_ALLOWED = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?$")
 _NUMERIC_FLOAT = re.compile(r"^\d+\.0+$")
+# Each part of a word capitalised: "h'hen niê" -> "H'Hen Niê", "y-ngông" -> "Y-Ngông".
+_CAPITALISE = re.compile(r"[^\W\d_]+")
 
 
 def _digits_from_cell(value: object) -> str:
@@ -56,8 +58,9 @@ def clean_name(value: object) -> str:
         raise ValidationError(_("The name is longer than 100 characters."), code="too_long")
     if not _NAME_ALLOWED.match(text):
         raise ValidationError(_("A name may contain only letters and spaces."), code="invalid")
-    words = [w[:1].upper() + w[1:].lower() for w in text.split(" ")]
-    return unicodedata.normalize("NFC", " ".join(words))
+    return unicodedata.normalize(
+        "NFC", _CAPITALISE.sub(lambda m: m[0][:1].upper() + m[0][1:].lower(), text)
+    )
 
 
 def clean_phone(value: object, *, required: bool = False) -> str:
@@ -96,8 +99,8 @@ def clean_cccd(value: object, *, required: bool = False) -> str | None:
         return None
     if not text.isdigit():
         raise ValidationError(_("A CCCD has only digits."), code="invalid")
-    if len(text) == 11:  # the leading 0 lost in a spreadsheet: every CCCD starts with 0
-        text = "0" + text
+    if len(text) in (10, 11):  # leading zeros lost in a spreadsheet: every CCCD starts with 0
+        text = text.zfill(12)
     if len(text) != 12:
         raise ValidationError(_("A CCCD has exactly 12 digits."), code="length")
     if text[:3] not in CCCD_PROVINCES:

@@ -44,6 +44,10 @@ class Person(CarriesProvince):
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     phone = models.CharField(_("phone"), max_length=16, blank=True, db_index=True)
     national_id = models.CharField(_("CCCD"), max_length=12, null=True, blank=True, unique=True)
+    # A CCCD someone typed that belongs to a record with another name or birth year:
+    # kept for staff to review, never used to match (so typing a stranger's CCCD
+    # reveals nothing about them).
+    claimed_national_id = models.CharField(max_length=12, blank=True, db_index=True, editable=False)
     ward = models.ForeignKey(
         "places.Place", on_delete=models.PROTECT, related_name="people", verbose_name=_("ward")
     )
@@ -143,3 +147,148 @@ class PersonMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_id} → {self.survivor_id}"
+
+
+# --- Bulk import of people (swabline.people.importing) ------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded")
+    VALIDATED = "validated", _("Checked")
+    QUEUED = "queued", _("Waiting to import")
+    IMPORTING = "importing", _("Importing")
+    DONE = "done", _("Imported")
+    FAILED = "failed", _("Failed")
+
+
+class ImportMode(models.TextChoices):
+    VALID_ROWS = "valid_rows", _("Import the valid rows")
+    ALL_OR_NOTHING = "all_or_nothing", _("Import only if every row is valid")
+
+
+class ImportPhase(models.TextChoices):
+    IDLE = "", _("Idle")
+    READING = "reading", _("Checking rows")
+    STAGING = "staging", _("Preparing rows")
+    WRITING = "writing", _("Saving people")
+
+
+def new_import_id() -> str:
+    """A random UUID, as text (the field stores it as a UUID)."""
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+class PeopleImport(CarriesProvince):
+    """One uploaded list of people (XLSX or CSV) and what became of it.
+
+    uploaded → validated (a dry run: counts and per-row errors) → queued → importing →
+    done | failed. The file lives on disk under `PEOPLE_IMPORT_DIR` (`file_path` is
+    relative to it). Every row must fall in `place` (a ward, or a place above wards).
+    Counts describe the last validation; `people_created` and `people_matched` the
+    commit, which is one transaction: all the import's people or none.
+    """
+
+    province_source = "place"
+
+    public_id = models.UUIDField(unique=True, default=new_import_id, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    committed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    place = models.ForeignKey(
+        "places.Place", on_delete=models.PROTECT, related_name="+", verbose_name=_("place")
+    )
+    original_name = models.CharField(_("file name"), max_length=255)
+    file_path = models.CharField(max_length=300, editable=False)
+    file_format = models.CharField(max_length=4, editable=False)
+    size_bytes = models.PositiveBigIntegerField(_("size"), default=0)
+    sha256 = models.CharField(max_length=64, db_index=True, editable=False)
+    language = models.CharField(max_length=10, default="vi", editable=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED
+    )
+    mode = models.CharField(
+        _("mode"), max_length=16, choices=ImportMode.choices, default=ImportMode.VALID_ROWS
+    )
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_valid = models.PositiveIntegerField(_("valid rows"), default=0)
+    rows_invalid = models.PositiveIntegerField(_("rows with errors"), default=0)
+    rows_duplicate_in_file = models.PositiveIntegerField(_("repeated rows"), default=0)
+    people_created = models.PositiveIntegerField(_("new people"), default=0)
+    people_matched = models.PositiveIntegerField(_("people already registered"), default=0)
+    phase = models.CharField(max_length=10, choices=ImportPhase.choices, default="", blank=True)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # File details found while reading (sheet, header row, encoding, delimiter, columns).
+    file_info = models.JSONField(default=dict, blank=True)
+    # Counts of errors per column and code, notes, and the reason of a failure.
+    error_summary = models.JSONField(default=dict, blank=True)
+    # The first errors: [{"row", "column", "field", "code", "message"}], capped.
+    errors = models.JSONField(default=list, blank=True)
+    failure = models.TextField(_("reason of the failure"), blank=True)
+    # Changes on each validation; names the cleaned-rows file the commit reads.
+    validation_token = models.CharField(max_length=32, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True, db_index=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("people import")
+        verbose_name_plural = _("people imports")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["uploaded_by", "-created_at"], name="people_import_by_user"),
+            models.Index(fields=["status", "heartbeat_at"], name="people_import_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    rows_total__gte=0,
+                    rows_valid__gte=0,
+                    rows_invalid__gte=0,
+                    rows_duplicate_in_file__gte=0,
+                    people_created__gte=0,
+                    people_matched__gte=0,
+                    progress_done__gte=0,
+                    progress_total__gte=0,
+                ),
+                name="people_import_counts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    rows_total__gte=models.F("rows_valid")
+                    + models.F("rows_invalid")
+                    + models.F("rows_duplicate_in_file"),
+                    rows_valid__gte=models.F("people_created") + models.F("people_matched"),
+                ),
+                name="people_import_counts_add_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_status_display()})"
+
+    @property
+    def progress_fraction(self) -> float:
+        """0.0–1.0 for a progress bar (1.0 once done)."""
+        if self.status == ImportStatus.DONE:
+            return 1.0
+        if not self.progress_total:
+            return 0.0
+        return min(1.0, self.progress_done / self.progress_total)
+
+    def scope(self) -> Scope:
+        return Scope(place_path=self.place.path)

@@ -43,4 +43,9 @@ def place_detail(request: HttpRequest, code: str) -> HttpResponse:
         level__in=[Level.WARD, Level.PROVINCE],
     )
     children = place.children.order_by("name_folded")[:500]
-    return render(request, "places/detail.html", {"place": place, "children": children})
+    can_export = has_permission(request.user, Permission.EXPORT_DATA, place)
+    return render(
+        request,
+        "places/detail.html",
+        {"place": place, "children": children, "can_export": can_export},
+    )

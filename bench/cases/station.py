@@ -1,0 +1,244 @@
+"""The sampling station: one scan per HTTP request (online), and batched offline sync.
+
+station-scan-http: POST /api/v1/station/events with one add_person event (our QR
+    scanned) into a tube opened beforehand, as a phone sends each scan while online.
+    Bearer-token auth, the full middleware stack. Tubes fill to 10 and close
+    themselves; each client process fills its own tubes, so every event is applied.
+    Compared with plain-insert-http (one row per request).
+station-sync-batch: services.apply_events with batches of 500 events (50 tubes:
+    open, 9 scans), in-process on the database, as a station coming back online
+    syncs its outbox. Units are events *applied*; replays and conflicts don't count.
+
+Both run on PostgreSQL only (the issue's targets are for PostgreSQL). People are made
+once per benchmark database and reused across runs: every run opens a new campaign,
+so nobody in it has been sampled yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from bench.config import Config
+from bench.leg import Leg
+from bench.registry import DbCase, DbOp, HttpCase, Request, Target, register
+
+PEOPLE_MARK = "Bench Station"  # full_name prefix of the benchmark's people
+POOL = 10
+BATCH_TUBES = 50
+BATCH_PER_TUBE = 1 + (POOL - 1)  # open + 9 scans: the tube stays open
+# Headroom over the targets, so a fast machine never runs out of people or tubes.
+HTTP_MAX_RATE = 4_000
+BATCH_MAX_RATE = 30_000
+
+
+def _capacity(rate: int) -> int:
+    config = Config.from_env()
+    return int(rate * (config.warmup + config.seconds + 3))
+
+
+def _world(run_token: str, name: str) -> dict[str, Any]:
+    """A province, ward, campaign (pool 10, supplier pattern for bench labels), site and
+    a sampler with a token, new for this run."""
+    from swabline.accounts import services as accounts
+    from swabline.accounts.enums import Role
+    from swabline.accounts.models import User
+    from swabline.campaigns.models import Campaign, Site
+    from swabline.places.enums import Level, System
+    from swabline.places.models import Place
+    from swabline.sampling.models import SamplingSettings
+
+    province, _ = Place.objects.get_or_create(
+        system=System.CURRENT, level=Level.PROVINCE, code="BENCH-P",
+        defaults={"name": "Tỉnh Bench", "short_name": "Bench", "kind": "Tỉnh",
+                  "name_folded": "tinh bench", "path": "", "province_code": "99"},
+    )  # fmt: skip
+    if not province.path:
+        province.path = f"/{province.pk}/"
+        province.save(update_fields=["path"])
+    ward, _ = Place.objects.get_or_create(
+        system=System.CURRENT, level=Level.WARD, code="BENCH-W",
+        defaults={"name": "Phường Bench", "short_name": "Bench", "kind": "Phường",
+                  "name_folded": "phuong bench", "parent": province, "path": "",
+                  "province_code": "99"},
+    )  # fmt: skip
+    if not ward.path:
+        ward.path = f"{province.path}{ward.pk}/"
+        ward.save(update_fields=["path"])
+    today = dt.date.today()  # noqa: DTZ011 (the campaign only needs to cover today)
+    campaign = Campaign.objects.create(
+        name=f"Bench {name} {run_token}",
+        province=province,
+        starts_on=today - dt.timedelta(days=1),
+        ends_on=today + dt.timedelta(days=2),
+        pool_size_limit=POOL,
+        status="active",
+    )
+    SamplingSettings.objects.create(
+        campaign=campaign, label_pattern=r"BENCH-[0-9A-F]+-[0-9]+-[0-9]+"
+    )
+    site = Site.objects.create(campaign=campaign, ward=ward, name=f"Điểm {name} {run_token}")
+    user = User.objects.create(username=f"bench-{name}-{run_token}")
+    accounts.assign(user=user, role=Role.SAMPLER, by=None, site=site)
+    return {"ward": ward, "campaign": campaign, "site": site, "user": user}
+
+
+def _people(ward: Any, count: int) -> list[tuple[int, str]]:
+    """(id, QR payload) of `count` benchmark people, made on first use."""
+    from django.db import connection
+
+    from swabline.core.text import fold
+    from swabline.people import qr
+    from swabline.people.models import Person
+
+    have = Person.objects.filter(full_name__startswith=PEOPLE_MARK).count()
+    made = have
+    while made < count:
+        # Person codes are short (7 random characters): at this scale a few clash,
+        # and ignore_conflicts skips those rows; the loop makes up the difference.
+        rows = []
+        for index in range(made, min(made + 5_000, count)):
+            name = f"{PEOPLE_MARK} {index:07d}"
+            rows.append(
+                Person(
+                    full_name=name, name_folded=fold(name), birth_year=1950 + index % 60,
+                    sex="F", ward=ward, province_code=ward.province_code,
+                )
+            )  # fmt: skip
+        Person.objects.bulk_create(rows, ignore_conflicts=True)
+        made = Person.objects.filter(full_name__startswith=PEOPLE_MARK).count()
+    if made > have:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE people_person")
+    rows = (
+        Person.objects.filter(full_name__startswith=PEOPLE_MARK)
+        .order_by("id")
+        .values_list("id", "qr_token", "full_name", "birth_year")[:count]
+    )
+    return [(pk, qr.build_payload(token, name, year)) for pk, token, name, year in rows]
+
+
+def _open_tubes(world: dict[str, Any], codes: list[str]) -> None:
+    from django.utils import timezone
+
+    from swabline.sampling import services
+    from swabline.sampling.sync import EventIn
+
+    now = timezone.now()
+    for start in range(0, len(codes), 1000):
+        events = [
+            EventIn(uuid.uuid4(), "open_tube", now, tube=code, seq=i)
+            for i, code in enumerate(codes[start : start + 1000])
+        ]
+        results = services.apply_events(
+            by=world["user"], site=world["site"], device_id="bench-setup", events=events
+        )
+        refused = [r for r in results if r.fate != "applied"]
+        if refused:
+            raise RuntimeError(f"bench tubes refused: {refused[0].reason}")
+
+
+@register
+class StationScanHttp(HttpCase):
+    id = "station-scan-http"
+    title = "Station: one scan per request (POST /api/v1/station/events)"
+    unit = "events/s"
+    baseline = "plain-insert-http"
+    target = Target(min_rate=1_000, max_p99_ms=50, min_ratio=0.6)
+    legs = frozenset({"postgresql"})
+    processes: ClassVar[int] = 0
+    per_process: ClassVar[int] = 0
+
+    def setup(self, leg: Leg) -> None:
+        from swabline.accounts.services import issue_token
+
+        config = Config.from_env()
+        self.processes = max(1, min(config.client_processes, config.connections))
+        world = _world(leg.token, "http")
+        _, self.token = issue_token(user=world["user"], name="bench station")
+        self.site = str(world["site"].public_id)
+        self.per_process = _capacity(HTTP_MAX_RATE) // self.processes
+        payloads = _people(world["ward"], self.per_process * self.processes)
+        self.scans = [p for _, p in payloads]
+        tubes = -(-self.per_process // POOL)
+        self.codes = [
+            [f"BENCH-{leg.token.upper()}-{w}-{t}" for t in range(tubes)]
+            for w in range(self.processes)
+        ]
+        _open_tubes(world, [code for per_worker in self.codes for code in per_worker])
+
+    def request(self, worker: int, seq: int, rng: random.Random) -> Request:
+        index = min(seq, self.per_process) - 1  # seq counts from 1 in each client process
+        event = {
+            "id": str(uuid.uuid4()),
+            "type": "add_person",
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "tube": self.codes[worker][index // POOL],
+            "scan": self.scans[worker * self.per_process + index],
+            "seq": seq,
+        }
+        body = json.dumps({"device_id": f"bench-{worker}", "site": self.site, "events": [event]})
+        headers = (("Authorization", f"Bearer {self.token}"),)
+        return Request("POST", "/api/v1/station/events", body.encode(), headers=headers)
+
+
+@register
+class StationSyncBatch(DbCase):
+    id = "station-sync-batch"
+    title = "Station: offline sync, 500 events per batch (services.apply_events)"
+    unit = "events/s"
+    baseline = "raw-insert"
+    target = Target(min_rate=20_000)
+    legs = frozenset({"postgresql"})
+
+    def setup(self, leg: Leg) -> None:
+        config = Config.from_env()
+        self.world = _world(leg.token, "sync")
+        scans_share = (BATCH_PER_TUBE - 1) / BATCH_PER_TUBE
+        self.per_worker = int(_capacity(BATCH_MAX_RATE) * scans_share) // max(1, config.workers)
+        self.people = _people(self.world["ward"], self.per_worker * config.workers)
+        self.token = leg.token
+
+    @contextmanager
+    def session(self, leg: Leg, worker: int) -> Iterator[DbOp]:
+        from django.db import connections
+        from django.utils import timezone
+
+        from swabline.campaigns.models import Site
+        from swabline.sampling import services
+        from swabline.sampling.sync import EventIn
+
+        site = Site.objects.select_related("campaign", "ward").get(pk=self.world["site"].pk)
+        user = self.world["user"]
+        mine = self.people[worker * self.per_worker : (worker + 1) * self.per_worker]
+        per_batch = BATCH_TUBES * (BATCH_PER_TUBE - 1)
+
+        def sync_batch(seq: int, rng: random.Random) -> int:
+            now = timezone.now()
+            events: list[EventIn] = []
+            scans = iter(mine[(seq * per_batch) % len(mine) :])
+            for t in range(BATCH_TUBES):
+                code = f"BENCH-{self.token.upper()}-{worker}-{seq * BATCH_TUBES + t}"
+                events.append(EventIn(uuid.uuid4(), "open_tube", now, tube=code, seq=len(events)))
+                for _ in range(BATCH_PER_TUBE - 1):
+                    _, scan = next(scans)
+                    events.append(
+                        EventIn(
+                            uuid.uuid4(), "add_person", now, tube=code, scan=scan, seq=len(events)
+                        )
+                    )
+            rng.shuffle(events)  # the station's seq, not the arrival order, decides
+            results = services.apply_events(
+                by=user, site=site, device_id=f"bench-{worker}", events=events
+            )
+            return sum(1 for r in results if r.fate == "applied")
+
+        try:
+            yield sync_batch
+        finally:
+            connections.close_all()

@@ -1,0 +1,15 @@
+"""Settings for the benchmark server: the project's own, plus the plain baseline app.
+
+Everything (middleware, database options, logging) comes from swabline.settings, so a
+baseline endpoint pays exactly what a real endpoint pays except the application work.
+"""
+
+from __future__ import annotations
+
+from swabline import settings as _base
+from swabline.settings import *  # noqa: F403
+
+INSTALLED_APPS = [*_base.INSTALLED_APPS, "bench.baseline"]
+ROOT_URLCONF = "bench.urls"
+WSGI_APPLICATION = "bench.wsgi.application"
+DEBUG = False
