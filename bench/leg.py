@@ -238,7 +238,9 @@ def _measure(case: Case, leg: Leg, config: Config) -> Measurement:
         work = db_work(case, leg, schedule)
     else:
         assert isinstance(case, HttpCase)
-        work = http_work(case, leg.port, leg.connections_per_process, schedule, leg.token)
+        work = http_work(
+            case, leg.port, leg.connections_per_process, leg.workers, schedule, leg.token
+        )
     measurement = run_workers(work, leg.client_processes, schedule, concurrency)
     measurement.background_busy_pct = background
     return measurement
@@ -341,7 +343,12 @@ def run_leg(name: str, config: Config, work_dir: Path) -> dict[str, Any]:
     return result
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds `with Server(...)`, which stops granian
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     name = sys.argv[1]
     result_path = Path(os.environ["BENCH_RESULT"])
     config = Config.from_env()

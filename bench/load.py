@@ -16,10 +16,12 @@ from __future__ import annotations
 import multiprocessing
 import random
 import selectors
+import signal
 import socket
 import time
 import traceback
 from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -195,6 +197,7 @@ def run_workers(
 
 
 def _child_main(work: Callable[[int], WorkerReport], index: int, sender: Connection) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the leg's handler: just stop
     try:
         report = work(index)
     except BaseException:
@@ -300,14 +303,30 @@ def parse_response(buf: bytearray) -> tuple[int, int, int, bool] | None:
 class _Client:
     """One keep-alive connection with at most one request in flight."""
 
-    __slots__ = ("buf", "sent_at", "sock")
+    __slots__ = ("buf", "sent_at", "sock", "worker_pid")
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection((HOST, port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setblocking(False)
         self.buf = bytearray()
         self.sent_at = 0.0
+        self.worker_pid = self._ask_worker(port)
+        self.sock.setblocking(False)
+
+    def _ask_worker(self, port: int) -> str:
+        """Which server worker accepted this connection (GET /bench/worker)."""
+        self.sock.sendall(encode_request(Request("GET", "/bench/worker"), port))
+        while (parsed := parse_response(self.buf)) is None:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            self.buf += data
+        status, body_start, response_end, _ = parsed
+        if status != 200:
+            raise ConnectionError(f"GET /bench/worker answered {status}")
+        pid = bytes(self.buf[body_start:response_end]).decode("ascii", "replace")
+        self.buf.clear()
+        return pid
 
     def send(self, payload: bytes) -> None:
         self.buf.clear()
@@ -319,8 +338,26 @@ class _Client:
             self.sock.setblocking(False)
 
 
+def _balanced_client(port: int, held: Counter[str], cap: int, attempts: int) -> _Client:
+    """A new connection on a server worker holding fewer than `cap` of this process's
+    connections. The kernel hands connections to workers at random: with 4 connections
+    and 2 workers, 3-1 and 4-0 splits happen more often than 2-2, and leave a worker
+    idle part of the time, so a run's figure would depend on luck."""
+    for _ in range(attempts - 1):
+        client = _Client(port)
+        if held[client.worker_pid] < cap:
+            return client
+        client.sock.close()
+    return _Client(port)  # give up balancing rather than fail
+
+
 def http_work(
-    case: HttpCase, port: int, connections_per_process: int, schedule: Schedule, token: str
+    case: HttpCase,
+    port: int,
+    connections_per_process: int,
+    server_workers: int,
+    schedule: Schedule,
+    token: str,
 ) -> Callable[[int], WorkerReport]:
     """The body of one client process: drive several connections until the end."""
 
@@ -336,28 +373,46 @@ def http_work(
             seq += 1
             return encode_request(case.request(index, seq, rng), port)
 
-        def open_client() -> _Client | None:
+        held: Counter[str] = Counter()
+        cap = -(-connections_per_process // max(1, server_workers))
+
+        def connect(attempts: int) -> _Client | None:
             try:
-                client = _Client(port)
-                client.send(next_request())
+                client = _balanced_client(port, held, cap, attempts)
             except OSError as exc:
                 if time.monotonic() >= measure_from:
                     report.error(f"connect: {exc}")
                 time.sleep(0.01)
                 return None
-            selector.register(client.sock, selectors.EVENT_READ, client)
+            held[client.worker_pid] += 1
             return client
 
+        def start(client: _Client) -> bool:
+            try:
+                client.send(next_request())
+            except OSError as exc:
+                if time.monotonic() >= measure_from:
+                    report.error(f"{type(exc).__name__}: {exc}")
+                held[client.worker_pid] -= 1
+                client.sock.close()
+                return False
+            selector.register(client.sock, selectors.EVENT_READ, client)
+            return True
+
+        def open_client() -> _Client | None:
+            client = connect(attempts=10)
+            return client if client is not None and start(client) else None
+
         def drop(client: _Client) -> None:
+            held[client.worker_pid] -= 1
             selector.unregister(client.sock)
             client.sock.close()
 
         cpu_start = time.process_time()
+        # Connect (and balance) before the common start; the warm-up absorbs any overrun.
+        ready = [c for _ in range(connections_per_process) if (c := connect(attempts=50))]
         _sleep_until(schedule.start_at)
-        active = 0
-        for _ in range(connections_per_process):
-            if open_client() is not None:
-                active += 1
+        active = sum(start(client) for client in ready)
         while time.monotonic() < end + DRAIN_SECONDS and (active or time.monotonic() < end):
             if active < connections_per_process and time.monotonic() < end:
                 if open_client() is not None:

@@ -11,4 +11,5 @@ urlpatterns = [
     *swabline_urlpatterns,
     path("bench/plain-insert", baseline_views.plain_insert, name="bench-plain-insert"),
     path("bench/plain-get/<str:key>", baseline_views.plain_get, name="bench-plain-get"),
+    path("bench/worker", baseline_views.worker, name="bench-worker"),
 ]

@@ -36,6 +36,12 @@ def pytest_configure(config: Any) -> None:
     os.makedirs(settings.STATIC_ROOT, exist_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def _imports_in_tmp(settings: Any, tmp_path_factory: Any) -> None:
+    """Uploaded lists hold personal data: tests keep theirs out of the checkout."""
+    settings.PEOPLE_IMPORT_DIR = str(tmp_path_factory.mktemp("imports"))
+
+
 @dataclass
 class World:
     province: Place
@@ -119,18 +125,23 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    path = chromium_path()
-    if path is None:
+def playwright_driver() -> Iterator[Any]:
+    """One Playwright driver for the session (a second sync_playwright() would clash)."""
+    if chromium_path() is None:
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail("REQUIRE_BROWSER=1 but no Chromium found (apt-get install chromium)")
         pytest.skip("no Chromium found: browser tests skipped (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    browser = playwright_driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

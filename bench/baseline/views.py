@@ -7,9 +7,10 @@ real endpoint's ratio to them measures only what the application adds.
 from __future__ import annotations
 
 import json
+import os
 
 from django.db import IntegrityError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -49,3 +50,10 @@ def plain_get(request: HttpRequest, key: str) -> JsonResponse:
             "created_at": row.created_at.isoformat(),
         }
     )
+
+
+@require_GET
+def worker(request: HttpRequest) -> HttpResponse:
+    """The pid of the server worker holding this connection: the load generator asks on
+    each new keep-alive connection, to spread its connections evenly over the workers."""
+    return HttpResponse(str(os.getpid()), content_type="text/plain")

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from bench.leg import Leg
 from bench.registry import HttpCase, Request, Target, register
+
+if TYPE_CHECKING:
+    from swabline.places.models import Place
 
 WARDS = 100
 PEOPLE = {"postgresql": 1_000_000, "sqlite": 100_000}
@@ -22,7 +27,7 @@ MARK = "bench-search"
 QUERIES_PER_PROCESS = 2_000
 
 
-def _world(leg: Leg) -> tuple[object, list[object]]:
+def _world(leg: Leg) -> tuple[Place, list[Place]]:
     """A bench province with WARDS wards (made once)."""
     from swabline.core.text import fold
     from swabline.places.enums import Level, System
@@ -55,7 +60,7 @@ def _world(leg: Leg) -> tuple[object, list[object]]:
     return province, wards
 
 
-def _ensure_people(leg: Leg, wards: list[object]) -> None:
+def _ensure_people(leg: Leg, wards: list[Place]) -> None:
     from django.db import connection
 
     from swabline.people.models import Person
@@ -82,7 +87,7 @@ def _ensure_people(leg: Leg, wards: list[object]) -> None:
     else:
         marks = ", ".join(["%s"] * len(columns))
         with connection.cursor() as cursor:
-            batch: list[tuple[object, ...]] = []
+            batch: list[tuple[Any, ...]] = []
             for row in rows:
                 batch.append(row)
                 if len(batch) == 5000:
@@ -97,7 +102,7 @@ def _ensure_people(leg: Leg, wards: list[object]) -> None:
             cursor.execute("ANALYZE")
 
 
-def _rows(wards: list[object], start: int, stop: int):  # type: ignore[no-untyped-def]
+def _rows(wards: list[Place], start: int, stop: int) -> Iterator[tuple[Any, ...]]:
     from swabline.core.text import fold
     from swabline.demo import names
     from swabline.people.codes import CODE_ALPHABET, code_check_char
@@ -120,7 +125,7 @@ def _rows(wards: list[object], start: int, stop: int):  # type: ignore[no-untype
         folded = fold(full)
         yield (
             uuid.UUID(int=i + 1).hex, f"BENCHSEARCH{i:015d}", body + code_check_char(body), full, folded,
-            None, year, "F" if female else "M", phone, "", ward.pk, "B1", "1 Đường Đo",  # type: ignore[attr-defined]
+            None, year, "F" if female else "M", phone, "", ward.pk, "B1", "1 Đường Đo",
             f"{MARK}-{i // 4}", i % 4 == 0, f"p|{folded}|{year}|{phone}|bench{i}", "import", now, now,
         )  # fmt: skip
 

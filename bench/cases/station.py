@@ -22,7 +22,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 from bench.config import Config
 from bench.leg import Leg
@@ -115,12 +115,12 @@ def _people(ward: Any, count: int) -> list[tuple[int, str]]:
     if made > have:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE people_person")
-    rows = (
+    found = (
         Person.objects.filter(full_name__startswith=PEOPLE_MARK)
         .order_by("id")
         .values_list("id", "qr_token", "full_name", "birth_year")[:count]
     )
-    return [(pk, qr.build_payload(token, name, year)) for pk, token, name, year in rows]
+    return [(pk, qr.build_payload(token, name, year)) for pk, token, name, year in found]
 
 
 def _open_tubes(world: dict[str, Any], codes: list[str]) -> None:
@@ -151,8 +151,8 @@ class StationScanHttp(HttpCase):
     baseline = "plain-insert-http"
     target = Target(min_rate=1_000, max_p99_ms=50, min_ratio=0.6)
     legs = frozenset({"postgresql"})
-    processes: ClassVar[int] = 0
-    per_process: ClassVar[int] = 0
+    processes = 0
+    per_process = 0
 
     def setup(self, leg: Leg) -> None:
         from swabline.accounts.services import issue_token

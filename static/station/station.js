@@ -29,8 +29,8 @@ function t(key, params = {}) {
 // --- Scans ------------------------------------------------------------------------
 
 const INVISIBLE = /[\ufeff\u200b\u200c\u200d\u2060\u0000]/g;
-const CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-const CODE_ALPHABET = "34679ACDEFHJKMNPQRTWXY";
+const CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*";
+const CODE_ALPHABET = "346789ACDEFHJKMNPQRTWXY";
 const PERSON_QR = /^SW1:([A-Z2-7]{26}):([A-Z]{0,4})([0-9]{4}):([0-9A-Z])$/;
 const TUBE_LENGTH = 12;
 
@@ -59,15 +59,14 @@ function fold(text) {
   return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[đĐ]/g, "d");
 }
 
-// ISO/IEC 7064 MOD 37,36 over 0-9 A-Z, as swabline/people/qr.py.
+// ISO/IEC 7064 MOD 37-2 over 0-9 A-Z, as swabline/people/qr.py.
 function qrCheckChar(body) {
   const m = CHECK_ALPHABET.length;
-  let product = m;
+  let product = 0;
   for (const ch of body) {
     const index = CHECK_ALPHABET.indexOf(ch);
-    if (index < 0) continue;
-    const total = (product + index) % m || m;
-    product = (2 * total) % (m + 1);
+    if (index < 0 || ch === "*") continue;
+    product = ((product + index) * 2) % m;
   }
   return CHECK_ALPHABET[(m + 1 - product) % m];
 }

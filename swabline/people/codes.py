@@ -1,8 +1,9 @@
 """Identifiers printed for people: the QR token and the short human code.
 
-The human code uses an alphabet without look-alike characters (no 0/O, 1/I/L,
-2/Z, 5/S, 6/G, 8/B, U/V), 7 random characters and a check character, shown as
-"XXXX-XXXX". It identifies; it never grants access to a result on its own.
+The human code uses 23 characters with no look-alike pairs (no 0/O, 1/I/L, 2/Z,
+5/S, G, B, U/V), 7 random characters and a check character, shown as "XXXX-XXXX".
+23 is prime, so the weighted check catches every single wrong character and every
+swap of neighbours. It identifies; it never grants access to a result on its own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 
-CODE_ALPHABET = "34679ACDEFHJKMNPQRTWXY"
+CODE_ALPHABET = "346789ACDEFHJKMNPQRTWXY"
 CODE_RANDOM_LENGTH = 7
 
 

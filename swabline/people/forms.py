@@ -67,7 +67,7 @@ class MemberForm(forms.Form):
         return identity.clean_cccd(self.cleaned_data["national_id"]) or ""
 
 
-class BaseMemberFormSet(forms.BaseFormSet):  # type: ignore[type-arg]
+class BaseMemberFormSet(forms.BaseFormSet):
     def clean(self) -> None:
         if any(self.errors):
             return

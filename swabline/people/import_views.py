@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -113,7 +114,10 @@ def import_progress(request: HttpRequest, public_id: str) -> HttpResponse:
 def import_commit(request: HttpRequest, public_id: str) -> HttpResponse:
     imp = _get(request, public_id)
     mode = request.POST.get("mode") or imp.mode
-    importing.queue_import(imp=imp, by=request.user, mode=mode)
+    try:
+        importing.queue_import(imp=imp, by=request.user, mode=mode)
+    except importing.ImportRejected as exc:
+        messages.error(request, " ".join(exc.messages))
     return redirect("people:import-detail", public_id=imp.public_id)
 
 

@@ -32,31 +32,31 @@ class Person(CarriesProvince):
 
     province_source = "ward"
 
-    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
-    qr_token = models.CharField(max_length=26, unique=True, default=new_qr_token, editable=False)
-    code = models.CharField(
-        _("code"), max_length=8, unique=True, default=new_person_code, editable=False
-    )
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    qr_token = models.CharField(max_length=26, default=new_qr_token, editable=False)
+    code = models.CharField(_("code"), max_length=8, default=new_person_code, editable=False)
     full_name = models.CharField(_("full name"), max_length=150)
-    name_folded = models.CharField(max_length=150, db_index=True, editable=False)
+    name_folded = models.CharField(max_length=150, editable=False)
     birth_date = models.DateField(_("date of birth"), null=True, blank=True)
     birth_year = models.PositiveSmallIntegerField(_("year of birth"))
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
-    phone = models.CharField(_("phone"), max_length=16, blank=True, db_index=True)
-    national_id = models.CharField(_("CCCD"), max_length=12, null=True, blank=True, unique=True)
+    phone = models.CharField(_("phone"), max_length=16, blank=True)
+    national_id = models.CharField(_("CCCD"), max_length=12, null=True, blank=True)
     # A CCCD someone typed that belongs to a record with another name or birth year:
     # kept for staff to review, never used to match (so typing a stranger's CCCD
     # reveals nothing about them).
-    claimed_national_id = models.CharField(max_length=12, blank=True, db_index=True, editable=False)
+    claimed_national_id = models.CharField(max_length=12, blank=True, editable=False)
     ward = models.ForeignKey(
-        "places.Place", on_delete=models.PROTECT, related_name="people", verbose_name=_("ward")
+        "places.Place",
+        on_delete=models.PROTECT,
+        related_name="people",
+        verbose_name=_("ward"),
+        db_index=False,  # person_ward_name leads with ward
     )
     address = models.CharField(_("address"), max_length=300, blank=True)
-    household_key = models.CharField(_("household"), max_length=40, blank=True, db_index=True)
+    household_key = models.CharField(_("household"), max_length=40, blank=True)
     is_household_head = models.BooleanField(_("head of household"), default=False)
-    identity_key = models.CharField(
-        max_length=220, null=True, blank=True, unique=True, editable=False
-    )
+    identity_key = models.CharField(max_length=220, null=True, blank=True, editable=False)
     source = models.CharField(
         _("registered through"),
         max_length=10,
@@ -70,6 +70,7 @@ class Person(CarriesProvince):
         blank=True,
         related_name="merged_people",
         editable=False,
+        db_index=False,  # see person_merged_into: only the few merged rows are indexed
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -78,11 +79,31 @@ class Person(CarriesProvince):
         verbose_name = _("person")
         verbose_name_plural = _("people")
         ordering = ["name_folded", "id"]
+        # Declared here rather than with unique=/db_index= on the fields: on
+        # PostgreSQL those add a second "_like" index per text column, which doubled
+        # the cost of bulk imports (see docs/performance.md). The folded name also
+        # has a trigram index on PostgreSQL (migration 0004).
         indexes = [
             models.Index(fields=["ward", "name_folded"], name="person_ward_name"),
-            models.Index(fields=["province_code", "phone"], name="person_province_phone"),
+            models.Index(fields=["phone"], name="person_phone"),
+            models.Index(fields=["household_key"], name="person_household"),
+            models.Index(
+                fields=["claimed_national_id"],
+                name="person_claimed_cccd",
+                condition=~models.Q(claimed_national_id=""),
+            ),
+            models.Index(
+                fields=["merged_into"],
+                name="person_merged_into",
+                condition=models.Q(merged_into__isnull=False),
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="person_public_id_unique"),
+            models.UniqueConstraint(fields=["qr_token"], name="person_qr_token_unique"),
+            models.UniqueConstraint(fields=["code"], name="person_code_unique"),
+            models.UniqueConstraint(fields=["national_id"], name="person_national_id_unique"),
+            models.UniqueConstraint(fields=["identity_key"], name="person_identity_key_unique"),
             models.CheckConstraint(
                 condition=models.Q(birth_year__gte=1890, birth_year__lte=2100),
                 name="person_birth_year_plausible",

@@ -15,8 +15,10 @@ Payload (DESIGN §5), upper case, only QR alphanumeric-mode characters::
   the given name always shows), followed by the 4-digit birth year. Names without a
   Latin letter give no initials, only the year.
 - ``C`` is a check character over ``SW1`` + token + hint (separators excluded),
-  ISO/IEC 7064 MOD 37,36 (hybrid system) on 0-9 A-Z: it catches every single
-  substituted character and every swap of two neighbours.
+  ISO/IEC 7064 MOD 37-2 (pure system; the check character is 0-9, A-Z or "*",
+  all QR alphanumeric): since 37 is prime it catches every single substituted
+  character and every swap of two neighbours. (The hybrid MOD 37,36 misses some
+  swaps; a property test found one.)
 
 At most 41 characters: QR version 3 at error correction M (segno raises the level to
 Q when it fits in the same version, so printed stickers get the extra margin).
@@ -53,11 +55,11 @@ QUIET_ZONE = 4  # modules of white around the symbol, as ISO/IEC 18004 requires
 ERROR_LEVEL = "m"
 MIN_YEAR, MAX_YEAR = 1890, 2100  # as the Person model's check constraint
 
-_CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 _TOKEN = r"[A-Z2-7]{26}"  # noqa: S105 (a pattern, not a secret)
 _PAYLOAD = re.compile(
     rf"^{HEADER}:(?P<token>{_TOKEN}):(?P<initials>[A-Z]{{0,{MAX_INITIALS}}})"
-    r"(?P<year>[0-9]{4}):(?P<check>[0-9A-Z])$"
+    r"(?P<year>[0-9]{4}):(?P<check>[0-9A-Z*])$"
 )
 _OURS = re.compile(rf"^{PREFIX}(?P<version>[0-9]+)")
 # What a keyboard-wedge scanner types for "SW1:" with Telex input on ("SƯ1:").
@@ -91,15 +93,14 @@ def initials_for(full_name: str) -> str:
 
 
 def check_char(body: str) -> str:
-    """ISO/IEC 7064 MOD 37,36 check character over the 0-9 A-Z characters of `body`."""
-    modulus = len(_CHECK_ALPHABET)
-    product = modulus
+    """ISO/IEC 7064 MOD 37-2 check character over the 0-9 A-Z characters of `body`."""
+    modulus = len(_CHECK_ALPHABET)  # 37
+    product = 0
     for ch in body:
         index = _CHECK_ALPHABET.find(ch)
-        if index < 0:
+        if index < 0 or ch == "*":
             continue  # separators are not covered
-        total = (product + index) % modulus or modulus
-        product = (2 * total) % (modulus + 1)
+        product = ((product + index) * 2) % modulus
     return _CHECK_ALPHABET[(modulus + 1 - product) % modulus]
 
 

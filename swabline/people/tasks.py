@@ -1,4 +1,4 @@
-"""Background work for people: committing bulk imports."""
+"""Background work for people: checking and committing bulk imports."""
 
 from __future__ import annotations
 
@@ -48,4 +48,17 @@ def run_people_import(import_id: str, attempt: int = 1) -> dict[str, Any]:
         "status": imp.status,
         "created": imp.people_created,
         "matched": imp.people_matched,
+    }
+
+
+@retrying_task()
+def validate_people_import(import_id: str) -> dict[str, Any]:
+    """The dry run of a big upload, off the request (the page polls its progress)."""
+    imp = PeopleImport.objects.select_related("place").get(public_id=import_id)
+    preview = importing.validate_import(imp)
+    return {
+        "import": import_id,
+        "status": preview.status,
+        "valid": preview.rows_valid,
+        "invalid": preview.rows_invalid,
     }

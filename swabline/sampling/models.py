@@ -202,8 +202,14 @@ class Sample(CarriesProvince):
 
     tube = models.ForeignKey(Tube, on_delete=models.PROTECT, related_name="samples")
     person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="samples")
+    # Always its tube's campaign (a trigger checks it), kept here for the unique rule;
+    # no constraint of its own, since the tube's holds it.
     campaign = models.ForeignKey(
-        "campaigns.Campaign", on_delete=models.PROTECT, related_name="+", db_index=False
+        "campaigns.Campaign",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     position = models.PositiveSmallIntegerField(_("position"))
     kind = models.CharField(
@@ -259,16 +265,32 @@ class Sample(CarriesProvince):
 class StationEvent(CarriesProvince):
     """The idempotency log of station capture: one row per client event id, with the
     fate it got the first time. Applying an event again changes nothing and answers
-    that first fate. Conflicts stay here, unresolved, for the site view."""
+    that first fate. Conflicts stay here, unresolved, for the site view.
+
+    A log, like the audit trail: its references carry no database constraints (one
+    row per scan; checking four foreign keys per row was a fifth of a synced
+    batch's write time). Django still protects the rows they point to.
+    """
 
     province_source = "site"
 
     client_event_id = models.UUIDField(primary_key=True)
     device_id = models.CharField(_("device"), max_length=64, blank=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
-    site = models.ForeignKey("campaigns.Site", on_delete=models.PROTECT, related_name="+")
+    # Looked up through the open-conflicts index below, never alone.
+    site = models.ForeignKey(
+        "campaigns.Site",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     type = models.CharField(_("type"), max_length=20, choices=EventType.choices)
     tube_code = models.CharField(_("tube"), max_length=MAX_CODE_LENGTH, blank=True)
     person = models.ForeignKey(
@@ -278,6 +300,7 @@ class StationEvent(CarriesProvince):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     # What the event said, without raw scan text: a CCCD QR carries a name, a date
     # of birth and an address, which the person record already holds.
@@ -294,6 +317,7 @@ class StationEvent(CarriesProvince):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
 
     class Meta:

@@ -26,9 +26,10 @@ from swabline.accounts.enums import Permission
 from swabline.accounts.permissions import has_permission
 from swabline.audit import services as audit
 from swabline.campaigns.models import Campaign, Site
+from swabline.people import identity
 from swabline.people.enums import DeclarationSource
 from swabline.people.models import Person
-from swabline.people.services import PersonInput, register_person
+from swabline.people.services import PersonInput, Registration, clean_person, register_person
 from swabline.sampling import labels, messages, scans, sync
 from swabline.sampling.codes import normalize_tube_code
 from swabline.sampling.enums import (
@@ -288,7 +289,7 @@ def quick_register(
         earlier = _registration_event(client_id)
         if earlier is not None:
             return earlier
-        registration = register_person(data=data, by=by, source=DeclarationSource.STAFF)
+        registration = _register(data, by=by)
         person = registration.person
         try:
             with transaction.atomic():
@@ -306,6 +307,29 @@ def quick_register(
         except IntegrityError:
             return _registration_event(client_id) or QuickRegistration(person, False, True)
     return QuickRegistration(person, registration.created, False)
+
+
+def _register(data: PersonInput, *, by: Any) -> Registration:
+    try:
+        with transaction.atomic():
+            return register_person(data=data, by=by, source=DeclarationSource.STAFF)
+    except IntegrityError:
+        # register_person does not look up an existing record without a phone (its
+        # identity key is ward-based) and trips on the unique key instead: find that
+        # record by the same key. Harmless once people.services handles it.
+        clean = clean_person(data)
+        key = identity.identity_key(
+            full_name=clean.full_name,
+            birth_date=clean.birth_date,
+            birth_year=clean.birth_year,
+            phone=clean.phone,
+            ward_id=clean.ward.pk,
+            household_key="",
+        )
+        existing = Person.objects.filter(identity_key=key, merged_into__isnull=True).first()
+        if existing is None:
+            raise
+        return Registration(person=existing, created=False)
 
 
 def _registration_event(client_id: uuid.UUID) -> QuickRegistration | None:

@@ -103,13 +103,11 @@ def station(phone_page: Any, live_server: Any, world: World) -> Any:
 
 
 @pytest.fixture
-def camera_page(live_server: Any, world: World, tmp_path: Any) -> Iterator[Any]:
+def camera_page(
+    playwright_driver: Any, live_server: Any, world: World, tmp_path: Any
+) -> Iterator[Any]:
     """A separate Chromium whose fake camera shows the QR of a registered person."""
     path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found")
-    from playwright.sync_api import sync_playwright
-
     person = make_people(world, 1)[0]
     y4m = write_y4m(tmp_path / "qr.y4m", encode_payload(person))
     args = [
@@ -118,24 +116,24 @@ def camera_page(live_server: Any, world: World, tmp_path: Any) -> Iterator[Any]:
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={y4m}",
     ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=args)
-        context = browser.new_context(
-            viewport={"width": 390, "height": 844},
-            is_mobile=True,
-            has_touch=True,
-            locale="vi-VN",
-            base_url=live_server.url,
-            permissions=["camera"],
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        log_in(page, live_server.url, world, "sampler_a")
-        page.person = person
-        yield page
-        browser.close()
-        assert errors == []
+    # The session's driver: a second sync_playwright() would clash with it.
+    browser = playwright_driver.chromium.launch(executable_path=path, args=args)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        locale="vi-VN",
+        base_url=live_server.url,
+        permissions=["camera"],
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, live_server.url, world, "sampler_a")
+    page.person = person  # type: ignore[attr-defined]
+    yield page
+    browser.close()
+    assert errors == []
 
 
 @pytest.mark.parametrize("detector", ["zxing", "jsqr"])

@@ -177,3 +177,16 @@ def test_person_codes_check_and_normalise():
         assert normalize_person_code(wrong) is None
     assert code_check_char("AAAAAAA") in CODE_ALPHABET
     assert normalize_person_code("O0I1-L5S2") is None
+
+
+def test_person_code_check_catches_every_substitution_and_swap():
+    for _ in range(20):
+        code = new_person_code()
+        for i in range(len(code)):
+            for ch in CODE_ALPHABET:
+                if ch != code[i]:
+                    assert normalize_person_code(code[:i] + ch + code[i + 1 :]) is None
+            if i + 1 < len(code) and code[i] != code[i + 1]:
+                assert (
+                    normalize_person_code(code[:i] + code[i + 1] + code[i] + code[i + 2 :]) is None
+                )

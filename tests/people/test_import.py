@@ -851,6 +851,20 @@ def test_the_worker_commits_and_retries_after_a_failed_attempt(tmp_path, monkeyp
     assert (again.status, again.people_created, again.people_matched) == (ImportStatus.DONE, 0, 3)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_can_run_the_dry_run(tmp_path):
+    from swabline.people.tasks import validate_people_import
+    from tests.conftest import build_world
+
+    world = build_world()
+    imp = upload(world, tmp_path, csv_bytes([HEADER, *ROWS, ["", "", "", "", "", "", "", ""]]))
+    validate_people_import.enqueue(str(imp.public_id))
+    call_command("db_worker", batch=True, no_startup_delay=True, reload=False, verbosity=0)
+    imp.refresh_from_db()
+    assert (imp.status, imp.rows_valid) == (ImportStatus.VALIDATED, 3)
+    assert Person.objects.count() == 0
+
+
 # --- Small pieces -----------------------------------------------------------------------
 
 

@@ -74,13 +74,21 @@ def test_initials(name: str, initials: str) -> None:
     assert qr.initials_for(name) == initials
 
 
-def test_check_character_is_iso_7064_mod_37_36() -> None:
-    # The worked example of a GRid, which uses the same system: A1-2425G-ABC1234002-M.
-    assert qr.check_char("A12425GABC1234002") == "M"
+def test_check_character_is_iso_7064_mod_37_2() -> None:
     # Pinned, so cards already printed stay valid; separators are not covered.
-    assert qr.check_char(f"SW1{TOKEN}NTBN1961") == "T"
-    assert qr.check_char(f"SW1:{TOKEN}:NTBN1961") == "T"
-    assert qr.build_payload(TOKEN, "Nguyễn Thị Bích Ngọc", 1961) == f"SW1:{TOKEN}:NTBN1961:T"
+    assert qr.check_char(f"SW1{TOKEN}NTBN1961") == "3"
+    assert qr.check_char(f"SW1:{TOKEN}:NTBN1961") == "3"
+    assert qr.build_payload(TOKEN, "Nguyễn Thị Bích Ngọc", 1961) == f"SW1:{TOKEN}:NTBN1961:3"
+    # Every single substitution and every swap of neighbours changes the check.
+    body = f"SW1{TOKEN}NTBN1961"
+    check = qr.check_char(body)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for i in range(len(body)):
+        for ch in alphabet:
+            if ch != body[i]:
+                assert qr.check_char(body[:i] + ch + body[i + 1 :]) != check
+        if i + 1 < len(body) and body[i] != body[i + 1]:
+            assert qr.check_char(body[:i] + body[i + 1] + body[i] + body[i + 2 :]) != check
 
 
 def test_qr_version_at_most_4_at_m() -> None:

@@ -161,7 +161,9 @@ def test_api_registration_search_get_and_merge(client, world):
         **auth,
     )
     assert merged.status_code == 200
-    assert Person.objects.get(pk=dup.pk).merged_into.public_id == people[0]["public_id"]
+    assert Person.objects.get(pk=dup.pk).merged_into == Person.objects.get(
+        public_id=people[0]["public_id"]
+    )
     assert (
         client.post(
             f"/api/v1/people/{people[0]['public_id']}/merge",

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -174,7 +175,7 @@ def test_tube_status_moves_only_along_the_table(world):
             if target in ALLOWED_TRANSITIONS[current]:
                 assert move.update(status=target) == 1
             else:
-                assert "sampling:" in refused(lambda m=move, t=target: m.update(status=t))
+                assert "sampling:" in refused(partial(move.update, status=target))
 
 
 @pytest.mark.django_db
@@ -245,9 +246,9 @@ def test_two_stations_scanning_the_same_person_at_once_exactly_one_wins(world):
     crowd = people(world, 6)
     for person in crowd:
         outcome = run_together(
-            lambda p=person: apply(world, [add_event(tube_a.code, p)]),
-            lambda p=person: apply(
-                world, [add_event(tube_b.code, p)], user="sampler_b", site=world.site_b
+            partial(apply, world, [add_event(tube_a.code, person)]),
+            partial(
+                apply, world, [add_event(tube_b.code, person)], user="sampler_b", site=world.site_b
             ),
         )
         errors = [r for r in outcome if isinstance(r, Exception)]

@@ -9,13 +9,12 @@ from django.http import Http404
 
 from swabline.sampling import queries, services
 from swabline.sampling.enums import EventType
-from swabline.sampling.models import StationEvent
 from tests.sampling.factories import add_event, apply, event, labels, open_event, people
 
 pytestmark = pytest.mark.django_db
 
 
-def busy_day(world):
+def busy_day(world) -> list:
     """Site A: a closed tube of 10, an open tube of 2, a cancelled one, a conflict;
     site B: one open tube of 1 (the person site A then scans again)."""
     crowd = people(world, 13)
@@ -33,13 +32,13 @@ def busy_day(world):
     batch += [open_event(cancelled), event(EventType.VOID_TUBE, cancelled)]
     batch += [add_event(part, crowd[12])]  # already sampled at site B
     apply(world, batch, device="dev-a")
+    return crowd
 
 
 def test_site_overview_counts_per_site(world, django_assert_num_queries):
     busy_day(world)
     user = world.users["province"]
-    user.assignments.all()  # grants load on first use; count only the overview's own
-    queries.site_overview(user, world.campaign)
+    queries.site_overview(user, world.campaign)  # loads the user's grants, once
     with django_assert_num_queries(4):
         rows = queries.site_overview(user, world.campaign)
     a, b = rows
@@ -62,21 +61,14 @@ def test_a_ward_official_sees_their_wards_sites_only(world):
 
 
 def test_open_conflicts_list_the_person_and_clear_when_resolved(world):
-    busy_day(world)
+    crowd = busy_day(world)
     [conflict] = queries.open_conflicts(world.users["ward_a"], world.site_a)
-    assert (conflict.reason, conflict.person.full_name) == (
-        "already_sampled",
-        people_name(conflict),
-    )
+    assert (conflict.reason, conflict.person) == ("already_sampled", crowd[12])
     assert list(queries.open_conflicts(world.users["ward_b"], world.site_a)) == []
     services.resolve_conflict(by=world.users["ward_a"], event=conflict)
     assert list(queries.open_conflicts(world.users["ward_a"], world.site_a)) == []
     [a, _] = queries.site_overview(world.users["province"], world.campaign)
     assert a.conflicts_pending == 0
-
-
-def people_name(conflict: StationEvent) -> str:
-    return conflict.person.full_name
 
 
 def test_capture_sites_and_tubes_are_scoped(world):
