@@ -230,7 +230,8 @@ def markdown(legs: list[dict[str, Any]], config: Config, started: datetime) -> s
         "settings `bench.settings` (the project's settings, middleware and database "
         "options, plus the baseline app), `LOG_LEVEL=WARNING`. The client keeps "
         f"{config.connections} keep-alive connections open, spread over "
-        f"{config.client_processes} client processes, each a raw-socket selector loop. "
+        f"{config.client_processes} client processes, each a raw-socket selector loop, "
+        "spread evenly over the server's workers. "
         "Anything but a 2xx answer counts as an error and not as throughput.",
         "- **DB cases** run the driver (sqlite3 / psycopg) directly, in as many processes "
         "as the server has workers, one operation per transaction (autocommit), on the "
@@ -242,6 +243,14 @@ def markdown(legs: list[dict[str, Any]], config: Config, started: datetime) -> s
         "themselves compared with `raw-insert` and `raw-get`.",
         "- Latency percentiles are nearest-rank over every operation completed in the "
         "measured window.",
+        *(
+            [
+                f"- Only some cases were run: `BENCH_CASES={','.join(config.cases)}` (plus their "
+                "baselines)."
+            ]
+            if config.cases
+            else []
+        ),
         f"- The machine has {len(os.sched_getaffinity(0))} CPUs and the load generator, "
         "the server and the database all share them, so every figure is a floor, not "
         "what a dedicated server would do. The client is kept cheap (no http.client, no "

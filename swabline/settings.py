@@ -209,6 +209,11 @@ LOGGING = {
     },
 }
 
+# --- People imports -------------------------------------------------------------
+# Uploaded lists and their side files. Personal data: keep it on encrypted storage,
+# shared by every worker host.
+PEOPLE_IMPORT_DIR = env_str("PEOPLE_IMPORT_DIR", str(BASE_DIR / "var" / "imports"))
+
 # --- Public endpoints ---------------------------------------------------------
 # Registrations per client address per hour (public form and API).
 REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)

@@ -157,8 +157,7 @@ class StationScanHttp(HttpCase):
     def setup(self, leg: Leg) -> None:
         from swabline.accounts.services import issue_token
 
-        config = Config.from_env()
-        self.processes = max(1, min(config.client_processes, config.connections))
+        self.processes = leg.client_processes  # each client process fills its own tubes
         world = _world(leg.token, "http")
         _, self.token = issue_token(user=world["user"], name="bench station")
         self.site = str(world["site"].public_id)
@@ -197,11 +196,10 @@ class StationSyncBatch(DbCase):
     legs = frozenset({"postgresql"})
 
     def setup(self, leg: Leg) -> None:
-        config = Config.from_env()
         self.world = _world(leg.token, "sync")
         scans_share = (BATCH_PER_TUBE - 1) / BATCH_PER_TUBE
-        self.per_worker = int(_capacity(BATCH_MAX_RATE) * scans_share) // max(1, config.workers)
-        self.people = _people(self.world["ward"], self.per_worker * config.workers)
+        self.per_worker = int(_capacity(BATCH_MAX_RATE) * scans_share) // leg.workers
+        self.people = _people(self.world["ward"], self.per_worker * leg.workers)
         self.token = leg.token
 
     @contextmanager

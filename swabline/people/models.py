@@ -41,7 +41,7 @@ class Person(CarriesProvince):
     birth_year = models.PositiveSmallIntegerField(_("year of birth"))
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     phone = models.CharField(_("phone"), max_length=16, blank=True)
-    national_id = models.CharField(_("CCCD"), max_length=12, null=True, blank=True)
+    national_id = models.CharField(_("CCCD"), max_length=12, null=True, blank=True)  # noqa: DJ001 -- NULL: unique among those who have one
     # A CCCD someone typed that belongs to a record with another name or birth year:
     # kept for staff to review, never used to match (so typing a stranger's CCCD
     # reveals nothing about them).
@@ -56,7 +56,7 @@ class Person(CarriesProvince):
     address = models.CharField(_("address"), max_length=300, blank=True)
     household_key = models.CharField(_("household"), max_length=40, blank=True)
     is_household_head = models.BooleanField(_("head of household"), default=False)
-    identity_key = models.CharField(max_length=220, null=True, blank=True, editable=False)
+    identity_key = models.CharField(max_length=220, null=True, blank=True, editable=False)  # noqa: DJ001
     source = models.CharField(
         _("registered through"),
         max_length=10,

@@ -21,6 +21,7 @@ from swabline.accounts.permissions import has_permission
 from swabline.audit import services as audit
 from swabline.core.text import fold
 from swabline.people import identity
+from swabline.people.codes import new_person_code, new_qr_token
 from swabline.people.enums import Sex, Symptom
 from swabline.people.models import Declaration, Person, PersonMerge, new_household_key
 from swabline.places.enums import Level, System
@@ -228,16 +229,23 @@ def _find_or_create(
             household_key=key_household,
         ),
     )
-    try:
-        with transaction.atomic():
-            person.save()
-    except IntegrityError:
-        # A concurrent registration of the same identity won the race.
-        again = _match(clean, household_key)
-        if again is None:
-            raise
-        return again, False
-    return person, True
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                person.save()
+        except IntegrityError:
+            # A concurrent registration of the same identity won the race...
+            again = _match(clean, household_key)
+            if again is not None:
+                return again, False
+            if attempt == 2:
+                raise
+            # ...or the random code or token collided (23^7 codes): draw again.
+            person.pk = None
+            person.code, person.qr_token = new_person_code(), new_qr_token()
+        else:
+            return person, True
+    raise AssertionError("unreachable")
 
 
 def _match(clean: CleanPerson, household_key: str) -> Person | None:
@@ -247,17 +255,15 @@ def _match(clean: CleanPerson, household_key: str) -> Person | None:
         by_id = active.filter(national_id=clean.national_id).first()
         if by_id is not None and _same_person(by_id, clean):
             return by_id
-    if clean.phone:
-        key = identity.identity_key(
-            full_name=clean.full_name,
-            birth_date=clean.birth_date,
-            birth_year=clean.birth_year,
-            phone=clean.phone,
-            ward_id=clean.ward.pk,
-            household_key=household_key,
-        )
-        return active.filter(identity_key=key).first()
-    return None
+    key = identity.identity_key(
+        full_name=clean.full_name,
+        birth_date=clean.birth_date,
+        birth_year=clean.birth_year,
+        phone=clean.phone,
+        ward_id=clean.ward.pk,
+        household_key=household_key,
+    )
+    return active.filter(identity_key=key).first()
 
 
 def _same_person(person: Person, clean: CleanPerson) -> bool:

@@ -13,13 +13,27 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models
 
 # Below this many rows a multi-row INSERT beats COPY's extra protocol round trips.
 COPY_FROM = 20
+
+
+@contextmanager
+def pipeline() -> Iterator[None]:
+    """Statements inside are sent without waiting for each answer (psycopg's
+    pipeline mode: no COPY inside), and errors raised when the pipeline syncs become
+    Django's. Plain sequential execution on SQLite."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

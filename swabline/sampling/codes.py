@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
-
-from swabline.core.text import normalize_text
+import unicodedata
 
 BODY_LENGTH = 11
 CODE_LENGTH = BODY_LENGTH + 1
@@ -78,7 +77,9 @@ def format_tube_code(code: str) -> str:
 
 def display_name(full_name: str) -> str:
     """Family name in full, then the initials of the rest: "Nguyễn T. B. N."."""
-    words = normalize_text(full_name).split(" ")
+    if not unicodedata.is_normalized("NFC", full_name):  # stored names already are
+        full_name = unicodedata.normalize("NFC", full_name)
+    words = full_name.split()
     if len(words) <= 1:
         return words[0] if words else ""
-    return " ".join([words[0], *(f"{word[:1].upper()}." for word in words[1:] if word)])
+    return " ".join([words[0], *(f"{word[:1].upper()}." for word in words[1:])])

@@ -4,8 +4,9 @@ Every function takes keyword arguments, checks the caller's permission, and runs
 one transaction with its audit events inside it. Capture functions (`open_tube`,
 `add_person`, `remove_last_person`, `close_tube`, `void_tube`) are single station
 events: they go through the same engine as a synced batch (`apply_events`, see
-sync.py), so they are idempotent on `event_id` and answer an `EventResult` whose
-fate is applied, duplicate or conflict, never an exception for a conflict.
+the `sync` package), so they are idempotent on `event_id` and answer an
+`EventResult` whose fate is applied, duplicate or conflict, never an exception for
+a conflict.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def transition(tube: Tube, to: str, *, by: Any, reason: str = "") -> Tube:
     cancelling, the tube's samples become inactive first (its people go back to
     "not sampled") and its count drops to 0; one audit event `tube.<status>`.
     Raises `InvalidTransition`, changing nothing, for a move the table forbids or a
-    tube whose status changed meanwhile. (Outcomes of a rejected tube's members are
-    the results app's: they are derived, the samples stay.)
+    tube whose status changed meanwhile. The caller checks the permission (each
+    service built on it: shipping, receiving, rejecting…). Outcomes of a rejected
+    tube's members belong to the results app: they are derived, the samples stay.
     """
     current = tube.status
     if to not in ALLOWED_TRANSITIONS.get(current, frozenset()):

@@ -130,7 +130,7 @@ def camera_page(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, live_server.url, world, "sampler_a")
-    page.person = person  # type: ignore[attr-defined]
+    page.person = person
     yield page
     browser.close()
     assert errors == []

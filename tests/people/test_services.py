@@ -155,3 +155,29 @@ def test_merge_is_refused_outside_the_users_place(world):
         merge_people(survivor=a, duplicate=b, by=world.users["ward_a"])
     with pytest.raises(PermissionDenied):
         merge_people(survivor=a, duplicate=b, by=world.users["sampler_a"])
+
+
+def test_registering_again_without_a_phone_in_the_same_household_finds_the_person(world):
+    first = register_person(
+        data=member(world, phone=""), by=None, source=DeclarationSource.STAFF, household_key="h-1"
+    )
+    again = register_person(
+        data=member(world, phone=""), by=None, source=DeclarationSource.STAFF, household_key="h-1"
+    )
+    assert not again.created
+    assert again.person.pk == first.person.pk
+
+
+def test_a_colliding_code_is_drawn_again(world, monkeypatch):
+    from swabline.people import services
+
+    taken = register_person(data=member(world), by=None, source=DeclarationSource.SELF).person
+    codes = iter([taken.code, "Y7K3XWQ4"])
+    monkeypatch.setattr(Person._meta.get_field("code"), "default", lambda: next(codes))
+    monkeypatch.setattr(services, "new_person_code", lambda: "Y7K3XWQ9")
+    other = register_person(
+        data=member(world, full_name="Lý Thị Mai", phone="0977000111"),
+        by=None,
+        source=DeclarationSource.SELF,
+    ).person
+    assert other.code != taken.code

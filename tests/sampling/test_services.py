@@ -512,12 +512,27 @@ def test_one_scan_costs_a_handful_of_queries(
     device = str(uuid.uuid4())
     with django_capture_on_commit_callbacks(execute=True):
         apply(world, [add_event(tube.code, people(world, 1)[0])], device=device)
-    # savepoint, tube lock, replay check, person, samples, insert sample, update
-    # tube, insert event, release; the device's last sync is written at most
-    # every 30 s.
-    with django_assert_num_queries(9):
+    # savepoint, tube lock, person, insert sample, update tube, insert event, release:
+    # a lone scan reads neither the event log nor the samples first (the unique keys
+    # catch a replay or a second scan; see sync.lean_enough), and the device's last
+    # sync is written at most every 30 s.
+    with django_assert_num_queries(7):
         [result] = apply(world, [add_event(tube.code, person)], device=device)
     assert result.fate == APPLIED
+
+
+def test_lone_scans_that_break_a_unique_key_are_played_again_in_full(world):
+    tube = open_tube(world)
+    [person] = people(world, 1)
+    first = add_event(tube.code, person)
+    assert fates(apply(world, [first])) == [(APPLIED, "")]
+    assert fates(apply(world, [add_event(tube.code, person)])) == [(DUPLICATE, "already_in_tube")]
+    apply(world, [event(EventType.REMOVE_LAST, tube.code)])
+    # Replayed after the undo: the person is free again, but the event was applied once.
+    [replay] = apply(world, [first])
+    assert (replay.fate, replay.reason, replay.first_fate) == (DUPLICATE, "replayed", APPLIED)
+    assert Sample.objects.filter(person=person, active=True).count() == 0
+    assert Tube.objects.get().member_count == 0
 
 
 # --- The single-event services --------------------------------------------------------
