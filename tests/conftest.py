@@ -156,7 +156,8 @@ def phone_page(browser: Any, live_server: Any) -> Iterator[Any]:
         locale="vi-VN",
         base_url=live_server.url,
     )
-    context.set_default_timeout(10_000)
+    # Generous: both legs drive Chromium at once on two CPUs in CI.
+    context.set_default_timeout(30_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

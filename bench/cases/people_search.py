@@ -57,6 +57,10 @@ def _world(leg: Leg) -> tuple[Place, list[Place]]:
             ward.path = f"{province.path}{ward.pk}/"
             ward.save(update_fields=["path"])
         wards.append(ward)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Place._meta.db_table}")
     return province, wards
 
 

@@ -59,7 +59,7 @@ def scan(page: Any, text: str) -> None:
 
 
 def wait_confirmed(
-    page: Any, *, name: str | None = None, kind: str | None = None, timeout: float = 10_000
+    page: Any, *, name: str | None = None, kind: str | None = None, timeout: float = 30_000
 ) -> None:
     """Wait until the banner shows the server's answer to the last scan."""
     page.wait_for_function(
@@ -106,7 +106,7 @@ def pending(page: Any) -> int:
     return int(page.get_by_test_id("pending-count").inner_text())
 
 
-def wait_pending(page: Any, expected: int, timeout: float = 15_000) -> None:
+def wait_pending(page: Any, expected: int, timeout: float = 30_000) -> None:
     page.wait_for_function(
         "n => document.querySelector('[data-testid=pending-count]').textContent === String(n)",
         arg=expected,
