@@ -31,7 +31,7 @@ function t(key, params = {}) {
 const INVISIBLE = /[\ufeff\u200b\u200c\u200d\u2060\u0000]/g;
 const CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*";
 const CODE_ALPHABET = "346789ACDEFHJKMNPQRTWXY";
-const PERSON_QR = /^SW1:([A-Z2-7]{26}):([A-Z]{0,4})([0-9]{4}):([0-9A-Z])$/;
+const PERSON_QR = /^SW1:([A-Z2-7]{26}):([A-Z]{0,4})([0-9]{4}):([0-9A-Z*])$/;
 const TUBE_LENGTH = 12;
 
 // The Damm check digit, as swabline/sampling/codes.py: a misread label is refused
