@@ -8,9 +8,12 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from swabline.accounts.api import router as accounts_router
 from swabline.accounts.auth import TokenAuth
+from swabline.labs.api import router as labs_router
 from swabline.people.api import router as people_router
 from swabline.places.api import router as places_router
+from swabline.results.api import router as results_router
 from swabline.sampling.api import router as station_router
+from swabline.shipping.api import router as shipping_router
 
 api = NinjaAPI(
     title="Swabline API",
@@ -34,6 +37,9 @@ api.add_router("/auth", accounts_router)
 api.add_router("/places", places_router)
 api.add_router("", people_router)
 api.add_router("/station", station_router)
+api.add_router("/shipments", shipping_router)
+api.add_router("/labs", labs_router)
+api.add_router("/results", results_router)
 
 
 @api.exception_handler(AuthenticationError)

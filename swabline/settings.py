@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "swabline.campaigns",
     "swabline.people",
     "swabline.sampling",
+    "swabline.shipping",
+    "swabline.results",
     "swabline.demo",
 ]
 

@@ -14,6 +14,8 @@ urlpatterns = [
     path("sites/", include("swabline.campaigns.urls")),
     path("station/", include("swabline.sampling.urls")),
     path("labs/", include("swabline.labs.urls")),
+    path("shipments/", include("swabline.shipping.urls")),
+    path("results/", include("swabline.results.urls")),
     path("people/", include("swabline.people.urls")),
     path("register/", include("swabline.people.public_urls")),
     path("api/v1/", api.urls),

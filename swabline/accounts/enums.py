@@ -37,6 +37,7 @@ class Permission(StrEnum):
     RECEIVE_TUBES = "receive_tubes"
     ENTER_RESULTS = "enter_results"
     RELEASE_RESULTS = "release_results"
+    VIEW_OUTCOMES = "view_outcomes"
     READ_CONSENTED_RESULTS = "read_consented_results"
 
 

@@ -18,6 +18,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
             P.VIEW_PEOPLE,
             P.MERGE_PEOPLE,
             P.MANAGE_USERS,
+            P.VIEW_OUTCOMES,
         }
     ),
     Role.SAMPLER: frozenset(

@@ -1,0 +1,118 @@
+"""Released batches and per-person outcomes.
+
+An `Outcome` row is a *decided* outcome of one person in one campaign (negative,
+positive, recall, recollect), written set-based when a supervisor releases tubes,
+when the lab rejects a tube, or when a released result is corrected. At most one
+row per person and campaign is current (partial unique index); a newer decision
+supersedes the old row, which stays as history. "Awaiting result" and "not
+sampled" are derived from samples (`queries.current_outcome`), so the station's
+hot path writes no outcome rows.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from swabline.core.models import CarriesProvince
+from swabline.core.scope import Scope
+from swabline.results.enums import STORED_STATES, OutcomeState, ReleaseKind
+
+
+class Release(models.Model):
+    """One supervisor action that released (or corrected) results of a lab."""
+
+    lab = models.ForeignKey("labs.Lab", on_delete=models.PROTECT, related_name="releases")
+    kind = models.CharField(
+        _("kind"), max_length=12, choices=ReleaseKind.choices, default=ReleaseKind.RELEASE
+    )
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(_("released at"), default=timezone.now)
+    tubes = models.PositiveIntegerField(_("tubes"), default=0)
+    people = models.PositiveIntegerField(_("people"), default=0)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    # Idempotency for a double-submitted release form or a retried API call.
+    client_id = models.UUIDField(unique=True, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("release")
+        verbose_name_plural = _("releases")
+        ordering = ["-released_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.lab} {self.released_at:%Y-%m-%d %H:%M}"
+
+    def scope(self) -> Scope:
+        return Scope(place_path=self.lab.place.path, lab_id=self.lab_id)
+
+
+class Outcome(CarriesProvince):
+    """A decided outcome of one person in one campaign."""
+
+    province_source = "person"
+
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="outcomes")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    state = models.CharField(_("outcome"), max_length=12, choices=OutcomeState.choices)
+    # What decided it: the tube (and its result, unless the tube was rejected).
+    tube = models.ForeignKey(
+        "sampling.Tube", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    sample = models.ForeignKey(
+        "sampling.Sample", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    result = models.ForeignKey(
+        "labs.TubeResult",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, null=True, blank=True, related_name="outcomes"
+    )
+    current = models.BooleanField(default=True)
+    decided_at = models.DateTimeField(_("decided at"), default=timezone.now)
+    superseded_at = models.DateTimeField(_("superseded at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outcome")
+        verbose_name_plural = _("outcomes")
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["campaign", "state"],
+                condition=models.Q(current=True),
+                name="outcome_current_by_state",
+            ),
+            models.Index(fields=["tube"], name="outcome_tube"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "campaign"],
+                condition=models.Q(current=True),
+                name="outcome_one_current_per_person",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=[s.value for s in STORED_STATES]),
+                name="outcome_state_stored",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(current=True, superseded_at__isnull=True)
+                | models.Q(current=False, superseded_at__isnull=False),
+                name="outcome_superseded_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id}/{self.campaign_id}: {self.state}"
+
+    def scope(self) -> Scope:
+        return Scope(place_path=self.person.ward.path)
