@@ -92,6 +92,9 @@ class ShipmentTube(models.Model):
     )
     # Set when the lab scans it out of the box during receipt.
     scanned_at = models.DateTimeField(_("found in the box at"), null=True, blank=True)
+    # Set when the tube moved to `received` (the shipment's receipt, or later for a
+    # tube that arrived late): the lab worklist's clock starts here.
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("tube on a shipment")
@@ -124,6 +127,8 @@ class ReceiptDiscrepancy(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     note = models.CharField(_("note"), max_length=500, blank=True)
+    # A missing tube that turned up later (scanned after the receipt).
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("receipt discrepancy")
@@ -137,6 +142,32 @@ class ReceiptDiscrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.tube_code}"
+
+
+class ReceiptScan(models.Model):
+    """One code the lab scanned out of a shipment's box before pressing "receive":
+    kept on the server so a reloaded page or a second bench computer loses nothing."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="scans")
+    code = models.CharField(_("scanned code"), max_length=40)
+    tube = models.ForeignKey(
+        "sampling.Tube", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    scanned_at = models.DateTimeField(auto_now_add=True)
+    scanned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("scan at receipt")
+        verbose_name_plural = _("scans at receipt")
+        ordering = ["shipment", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "code"], name="receipt_scan_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id}:{self.code}"
 
 
 class TubeRejection(models.Model):
