@@ -53,9 +53,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         P.IMPORT_PEOPLE, _("Import lists"), _("Import household lists from Excel."), "people:import"
     ),
     Capability(P.VIEW_PLACES, _("Places"), _("Wards and hamlets in your area."), "places:list"),
-    Capability(P.MANAGE_SHIPMENTS, _("Shipments"), _("Pack closed tubes and hand them to a lab.")),
     Capability(
-        P.RECEIVE_TUBES, _("Receive tubes"), _("Check shipments in at the lab."), "labs:list"
+        P.MANAGE_SHIPMENTS,
+        _("Shipments"),
+        _("Pack closed tubes and hand them to a lab."),
+        "shipping:list",
+    ),
+    Capability(
+        P.RECEIVE_TUBES,
+        _("Receive tubes"),
+        _("Check shipments in at the lab."),
+        "shipping:receipt_list",
     ),
     Capability(P.ENTER_RESULTS, _("Enter results"), _("Record results tube by tube or by upload.")),
     Capability(P.RELEASE_RESULTS, _("Release results"), _("Review and release results to people.")),
