@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
-from django.db.models import Case, Exists, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from swabline.labs.enums import ResultState, ResultValue
@@ -29,7 +29,7 @@ def tubes_at_lab(lab: Lab) -> models.QuerySet[Tube]:
         from swabline.shipping.queries import tubes_at_lab as shipping_tubes_at_lab
     except ImportError:
         return _tubes_at_lab(lab)
-    return shipping_tubes_at_lab(lab)  # type: ignore[no-any-return]
+    return shipping_tubes_at_lab(lab)
 
 
 def _tubes_at_lab(lab: Lab) -> models.QuerySet[Tube]:
@@ -39,6 +39,7 @@ def _tubes_at_lab(lab: Lab) -> models.QuerySet[Tube]:
     items = ShipmentTube.objects.filter(
         tube=OuterRef("pk"),
         active=True,
+        received_at__isnull=False,
         shipment__lab=lab,
         shipment__status=ShipmentStatus.RECEIVED,
     )
@@ -50,7 +51,7 @@ def _tubes_at_lab(lab: Lab) -> models.QuerySet[Tube]:
             TubeStatus.RELEASED,
             TubeStatus.REJECTED,
         ],
-    ).annotate(received_at=Subquery(items.values("shipment__received_at")[:1]))
+    ).annotate(received_at=Subquery(items.values("received_at")[:1]))
 
 
 def on_its_way(lab: Lab, tube: Tube) -> bool:
@@ -74,7 +75,7 @@ def awaiting_result(lab: Lab) -> models.QuerySet[Tube]:
         tubes_at_lab(lab)
         .filter(status__in=[TubeStatus.RECEIVED, TubeStatus.RESULTED])
         .exclude(Exists(current))
-        .order_by("received_at", "id")
+        .order_by(F("received_at").asc(nulls_last=True), "id")
     )
 
 

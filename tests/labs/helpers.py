@@ -60,7 +60,12 @@ def ship(world: Any, tubes: list[Tube], *, lab: Lab | None = None, received: boo
         received_at=(received_at or timezone.now()) if received else None,
     )
     for tube in tubes:
-        ShipmentTube.objects.create(shipment=shipment, tube=tube, added_by=world.users["courier_a"])
+        ShipmentTube.objects.create(
+            shipment=shipment,
+            tube=tube,
+            added_by=world.users["courier_a"],
+            received_at=shipment.received_at,
+        )
     ids = [t.pk for t in tubes]
     Tube.objects.filter(pk__in=ids).update(status=TubeStatus.SHIPPED)
     if received:
