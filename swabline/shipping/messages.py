@@ -50,7 +50,9 @@ MESSAGES: Mapping[str, Any] = {
     Reason.ON_OTHER_SHIPMENT: _("Tube %(code)s is already packed in another shipment."),
     Reason.ALREADY_ADDED: _("Tube %(code)s is already in this shipment."),
     Reason.NOT_ON_SHIPMENT: _("Tube %(code)s is not in this shipment."),
-    Reason.NOT_PACKING: _("This shipment has been handed over or cancelled: it can no longer change."),
+    Reason.NOT_PACKING: _(
+        "This shipment has been handed over or cancelled: it can no longer change."
+    ),
     Reason.NOT_IN_TRANSIT: _("This shipment is not on its way to the lab."),
     Reason.EMPTY: _("An empty shipment cannot be handed over: scan its tubes first."),
     Reason.NOT_RECEIVABLE: _("Tube %(code)s cannot be changed any more (%(status)s)."),

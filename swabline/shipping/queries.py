@@ -173,7 +173,7 @@ def receipt_state(shipment: Shipment) -> ReceiptState:
         elif status != TubeStatus.REJECTED:
             missing.append(code)
     state = ReceiptState(found, missing, [], [], [], [], rejected)
-    lists = {
+    lists: dict[str, list[str]] = {
         DiscrepancyKind.UNEXPECTED: state.unexpected,
         DiscrepancyKind.OTHER_CAMPAIGN: state.other_campaign,
         DiscrepancyKind.NOT_CLOSED: state.not_closed,

@@ -274,9 +274,7 @@ def _check_packable(tube: Tube, shipment: Shipment, *, on_other_shipment: bool) 
     if on_other_shipment:
         raise ShippingError(Reason.ON_OTHER_SHIPMENT, code=code)
     if tube.status != TubeStatus.CLOSED:
-        raise ShippingError(
-            Reason.ALREADY_SHIPPED, code=code, status=TubeStatus(tube.status).label
-        )
+        raise ShippingError(Reason.ALREADY_SHIPPED, code=code, status=TubeStatus(tube.status).label)
 
 
 def remove_tube(*, by: Any, shipment: Shipment, code: str) -> None:
@@ -288,9 +286,9 @@ def remove_tube(*, by: Any, shipment: Shipment, code: str) -> None:
         locked = _lock(shipment)
         if locked.status != ShipmentStatus.PACKING:
             raise ShippingError(Reason.NOT_PACKING)
-        if not ShipmentTube.objects.filter(
-            shipment=shipment, tube__code=clean, active=True
-        ).update(active=False):
+        if not ShipmentTube.objects.filter(shipment=shipment, tube__code=clean, active=True).update(
+            active=False
+        ):
             raise ShippingError(Reason.NOT_ON_SHIPMENT, code=clean)
         audit.record(
             by=by,
@@ -391,7 +389,7 @@ def scan_at_receipt(*, by: Any, shipment: Shipment, code: str) -> Scanned:
 
 
 def classify(shipment: Shipment, code: str, tube: Tube | None) -> str:
-    """"found", or the discrepancy kind of a scanned code (one query at most)."""
+    """`found`, or the discrepancy kind of a scanned code (one query at most)."""
     if tube is None:
         return DiscrepancyKind.UNKNOWN_LABEL
     if ShipmentTube.objects.filter(shipment=shipment, tube=tube, active=True).exists():
@@ -474,9 +472,7 @@ def receive(*, by: Any, shipment: Shipment, codes: Iterable[str] = ()) -> Receip
         if cleaned:
             _record_scans(by, locked, list(dict.fromkeys(cleaned)), now)
         _record_discrepancies(by, locked, now)
-        found = ShipmentTube.objects.filter(
-            shipment=locked, active=True, scanned_at__isnull=False
-        )
+        found = ShipmentTube.objects.filter(shipment=locked, active=True, scanned_at__isnull=False)
         received = Tube.objects.filter(
             pk__in=found.values("tube_id"), status=TubeStatus.SHIPPED
         ).update(status=TubeStatus.RECEIVED)
@@ -497,7 +493,10 @@ def receive(*, by: Any, shipment: Shipment, codes: Iterable[str] = ()) -> Receip
 def _record_scans(by: Any, shipment: Shipment, codes: list[str], now: Any) -> None:
     tubes = dict(Tube.objects.filter(code__in=codes).values_list("code", "pk"))
     ReceiptScan.objects.bulk_create(
-        [ReceiptScan(shipment=shipment, code=c, tube_id=tubes.get(c), scanned_by=by) for c in codes],
+        [
+            ReceiptScan(shipment=shipment, code=c, tube_id=tubes.get(c), scanned_by=by)
+            for c in codes
+        ],
         ignore_conflicts=True,
     )
     ShipmentTube.objects.filter(
@@ -604,9 +603,7 @@ def receive_late_tube(*, by: Any, shipment: Shipment, code: str) -> Tube:
 # --- Rejection ------------------------------------------------------------------------------
 
 
-def reject_tube(
-    *, by: Any, lab: Lab, code: str, reason: str, note: str = ""
-) -> TubeRejection:
+def reject_tube(*, by: Any, lab: Lab, code: str, reason: str, note: str = "") -> TubeRejection:
     """The lab refuses the tube labelled `code` (leaked, unlabeled, too old,
     insufficient, or other with a note): `shipped|received → rejected`, a
     `TubeRejection`, and its people become *recollect*
@@ -625,12 +622,15 @@ def reject_tube(
 
     with transaction.atomic():
         tube = Tube.objects.select_for_update().filter(code=clean).first()
-        sent_here = tube is not None and ShipmentTube.objects.filter(
-            tube=tube,
-            active=True,
-            shipment__lab=lab,
-            shipment__status__in=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.RECEIVED],
-        ).exists()
+        sent_here = (
+            tube is not None
+            and ShipmentTube.objects.filter(
+                tube=tube,
+                active=True,
+                shipment__lab=lab,
+                shipment__status__in=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.RECEIVED],
+            ).exists()
+        )
         if tube is None or not sent_here:
             raise ShippingError(Reason.NOT_AT_LAB, code=clean)
         if tube.status == TubeStatus.REJECTED:

@@ -393,7 +393,9 @@ def test_rejection_rules(world):
         services.reject_tube(by=labtech, lab=world.lab_a, code=tube(world).code, reason="leaked")
     assert caught.value.reason == Reason.NOT_AT_LAB
     with pytest.raises(PermissionDenied):
-        services.reject_tube(by=world.users["labtech_b"], lab=world.lab_a, code=t.code, reason="leaked")
+        services.reject_tube(
+            by=world.users["labtech_b"], lab=world.lab_a, code=t.code, reason="leaked"
+        )
     with pytest.raises(ShippingError):  # lab B never got it
         services.reject_tube(
             by=world.users["labtech_b"], lab=world.lab_b, code=t.code, reason="leaked"
