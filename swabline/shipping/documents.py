@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -123,7 +124,7 @@ def _header(canvas: Canvas, shipment: Shipment, tubes: list[ManifestTube], heigh
 def _column_titles(canvas: Canvas, y: float) -> float:
     canvas.setFont(FONT_BOLD, 8.5)
     canvas.drawString(MARGIN, y - 4 * mm, _("Tube"))
-    canvas.drawString(MARGIN + CODE_COLUMN, y - 4 * mm, _("People"))
+    canvas.drawString(MARGIN + CODE_COLUMN, y - 4 * mm, pgettext("how many", "People"))
     canvas.drawString(MARGIN + CODE_COLUMN + COUNT_COLUMN, y - 4 * mm, _("Name (year of birth)"))
     canvas.setLineWidth(0.6)
     canvas.line(MARGIN, y - 6 * mm, A4[0] - MARGIN, y - 6 * mm)
@@ -202,7 +203,14 @@ def manifest_xlsx(shipment: Shipment, stream: BinarySink) -> int:
     for label, value in facts(shipment):
         sheet.append([_bold(sheet, label, bold), _text(sheet, value)])
     sheet.append([])
-    titles = (_("Tube"), _("Kind"), _("People"), _("Position"), _("Full name"), _("Year of birth"))
+    titles = (
+        _("Tube"),
+        _("Kind"),
+        pgettext("how many", "People"),
+        _("Position"),
+        _("Full name"),
+        _("Year of birth"),
+    )
     sheet.append([_bold(sheet, t, bold) for t in titles])
     for item in tubes:
         kind = _("pool") if item.kind == TubeKind.POOL else _("individual")
