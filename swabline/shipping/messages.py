@@ -14,6 +14,7 @@ class Reason:
     """Reason codes (stable: API clients branch on them)."""
 
     MISTYPED = "mistyped"
+    WRONG_LENGTH = "wrong_length"
     UNKNOWN = "unknown_label"
     OPEN = "tube_open"
     VOID = "tube_void"
@@ -37,6 +38,10 @@ class Reason:
 MESSAGES: Mapping[str, Any] = {
     Reason.MISTYPED: _(
         "%(code)s is not a valid tube label: the check digit does not match. "
+        "The code was probably mistyped or misread — scan it again."
+    ),
+    Reason.WRONG_LENGTH: _(
+        "%(code)s has %(digits)d digits; tube labels have 12. "
         "The code was probably mistyped or misread — scan it again."
     ),
     Reason.UNKNOWN: _("No tube has the label %(code)s."),

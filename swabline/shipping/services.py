@@ -41,7 +41,12 @@ from swabline.accounts.permissions import has_permission
 from swabline.audit import services as audit
 from swabline.campaigns.models import Site
 from swabline.labs.models import Lab
-from swabline.sampling.codes import is_valid_damm, looks_generated, normalize_tube_code
+from swabline.sampling.codes import (
+    CODE_LENGTH,
+    is_valid_damm,
+    looks_generated,
+    normalize_tube_code,
+)
 from swabline.sampling.enums import TubeStatus
 from swabline.sampling.models import Tube
 from swabline.shipping.enums import (
@@ -158,6 +163,14 @@ def clean_code(text: str) -> str:
     return code
 
 
+def unknown(code: str) -> ShippingError:
+    """Why no tube has `code`: a digit dropped or added (our labels have 12 digits and
+    supplier labels are found by their own code), or simply not a label we know."""
+    if code.isdigit() and len(code) != CODE_LENGTH:
+        return ShippingError(Reason.WRONG_LENGTH, code=code, digits=len(code))
+    return ShippingError(Reason.UNKNOWN, code=code)
+
+
 @dataclass
 class Added:
     """What scanning one tube into a shipment did."""
@@ -182,7 +195,7 @@ def add_tube(*, by: Any, shipment: Shipment, code: str) -> Added:
             raise ShippingError(Reason.NOT_PACKING)
         tube = Tube.objects.select_related("site", "campaign").filter(code=clean).first()
         if tube is None:
-            raise ShippingError(Reason.UNKNOWN, code=clean)
+            raise unknown(clean)
         live = ShipmentTube.objects.filter(tube=tube, active=True).first()
         if live is not None and live.shipment_id == shipment.pk:
             return Added(tube, False, say(Reason.ALREADY_ADDED, code=clean))
@@ -236,7 +249,7 @@ def add_tubes(*, by: Any, shipment: Shipment, codes: Sequence[str]) -> tuple[int
         for code in wanted:
             tube = tubes.get(code)
             if tube is None:
-                errors.append(ShippingError(Reason.UNKNOWN, code=code))
+                errors.append(unknown(code))
                 continue
             if live.get(code) == shipment.pk:
                 continue
@@ -377,6 +390,8 @@ def scan_at_receipt(*, by: Any, shipment: Shipment, code: str) -> Scanned:
         if locked.status != ShipmentStatus.IN_TRANSIT:
             raise ShippingError(Reason.NOT_IN_TRANSIT)
         tube = Tube.objects.select_related("campaign").filter(code=clean).first()
+        if tube is None and unknown(clean).reason == Reason.WRONG_LENGTH:
+            raise unknown(clean)  # a typing slip, not a label found in the box
         _, created = ReceiptScan.objects.get_or_create(
             shipment=shipment, code=clean, defaults={"tube": tube, "scanned_by": by}
         )

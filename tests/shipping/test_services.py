@@ -114,6 +114,15 @@ def test_a_mistyped_code_is_called_mistyped(world):
     assert reason == Reason.MISTYPED and "mistyped" in text
 
 
+def test_a_dropped_digit_is_called_a_typing_slip(world):
+    s, t = shipment(world), tube(world)
+    reason, text = refusal(world, s, t.code[:-1])
+    assert reason == Reason.WRONG_LENGTH
+    assert text.startswith(f"{t.code[:-1]} has 11 digits; tube labels have 12.")
+    with pytest.raises(ShippingError):
+        scan(world, in_transit(world, [tube(world)]), t.code[1:])
+
+
 def test_refusals(world):
     s = shipment(world)
     assert refusal(world, s, unknown_code())[0] == Reason.UNKNOWN
