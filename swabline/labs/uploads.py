@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,11 @@ def _read_xlsx(path: Path) -> Table:
     except (CalamineError, OSError, ValueError) as exc:
         raise UploadRefused(str(importing.FILE_MESSAGES["damaged"]), code="damaged") from exc
     raise UploadRefused(str(importing.FILE_MESSAGES["damaged"]), code="damaged")
+
+
+@lru_cache(maxsize=4096)
+def folded(text: str) -> str:
+    return fold(text)
 
 
 def cell_text(cell: Any) -> str:
@@ -302,10 +308,16 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
     well_i, run_i = at(cols.get("well")), at(cols.get("run_id"))
     ct_i = {target: at(name) for target, name in cols.get("ct", {}).items()}
     words = mapping.words()
+    json_keys = {target: json.dumps(target) for target in ct_i}
     checked = Checked()
     seen: dict[str, tuple[int, str]] = {}
+    used = [i for i in (tube_i, result_i, well_i, run_i, *ct_i.values()) if i is not None]
+    width = max(used, default=0) + 1
+    padding: list[Any] = [None] * width
     for offset, row in enumerate(table.rows[header_index + 1 :], start=header_index + 2):
-        if not any(cell_text(c) for c in row):
+        if len(row) < width:
+            row = [*row, *padding[: width - len(row)]]
+        if (tube_i is None or row[tube_i] in (None, "")) and not any(cell_text(c) for c in row):
             continue
         checked.rows += 1
         if checked.rows > MAX_ROWS:
@@ -315,15 +327,17 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
             )
 
         def cell(index: int | None, row: list[Any] = row) -> Any:
-            return row[index] if index is not None and index < len(row) else None
+            return None if index is None else row[index]
 
         ok = True
-        code = normalize_tube_code(cell_text(cell(tube_i)))
+        code = cell_text(cell(tube_i))
+        if not code.isdigit():
+            code = normalize_tube_code(code)
         if not code:
             checked.error(offset, "tube_code", "no_tube")
             ok = False
         word = cell_text(cell(result_i))
-        value = words.get(fold(word))
+        value = words.get(folded(word))
         if not word:
             checked.error(offset, "result", "no_result")
             ok = False
@@ -355,7 +369,7 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
                 offset,
                 code,
                 value,
-                json.dumps(ct, separators=(",", ":")),
+                ct_json(ct, json_keys),
                 cell_text(cell(well_i))[:10],
                 cell_text(cell(run_i))[:100],
             )
@@ -367,21 +381,36 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
 
 def _ct(raw: Any) -> float | bool | None:
     """A Ct cell: a float in range, None when empty or "undetermined", False when bad."""
-    if raw is None or isinstance(raw, bool):
-        return None if raw is None else False
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return False
     if isinstance(raw, int | float):
         value = float(raw)
     else:
-        text = str(raw).strip()
-        if not text or fold(text) in ("undetermined", "no ct", "n/a", "na", "-", "khong"):
-            return None
         try:
-            value = float(text.replace(",", "."))
+            value = float(raw)
         except ValueError:
-            return False
+            text = raw.strip()
+            if not text or folded(text) in NO_CT:
+                return None
+            try:
+                value = float(text.replace(",", "."))
+            except ValueError:
+                return False
     if math.isnan(value) or not CT_MIN <= value <= CT_MAX:
         return False
     return round(value, 2)
+
+
+NO_CT = frozenset({"undetermined", "undet", "no ct", "n/a", "na", "-", "khong", "no cq"})
+
+
+def ct_json(ct: dict[str, float | None], keys: dict[str, str]) -> str:
+    """`json.dumps(ct)` for our flat {target: float | None}, several times faster."""
+    return (
+        "{" + ",".join(f"{keys[t]}:{'null' if v is None else repr(v)}" for t, v in ct.items()) + "}"
+    )
 
 
 # --- Staging and classifying -------------------------------------------------------
@@ -392,7 +421,7 @@ def _stage(rows: list[tuple[int, str, str, str, str, str]]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {STAGE} (row_no integer PRIMARY KEY, tube_code varchar(64), "
+            f"CREATE TEMPORARY TABLE {STAGE} (row_no integer, tube_code varchar(64), "
             "value varchar(10), ct text, well varchar(10), run_id varchar(100))"
         )
         if connection.vendor == "postgresql":
@@ -404,7 +433,6 @@ def _stage(rows: list[tuple[int, str, str, str, str, str]]) -> None:
                 f"INSERT INTO {STAGE} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
                 rows,
             )
-        cursor.execute(f"CREATE INDEX {STAGE}_code ON {STAGE} (tube_code)")
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {STAGE}")
 
@@ -412,7 +440,9 @@ def _stage(rows: list[tuple[int, str, str, str, str, str]]) -> None:
 def _classified_sql(lab: Lab) -> tuple[str, list[Any]]:
     """SELECT over the stage: each row's kind (new, unchanged, contradiction, or why it
     cannot apply), with its tube and any current result."""
-    at_lab_sql, at_lab_params = queries.tubes_at_lab(lab).values("id").query.sql_with_params()
+    at_lab_sql, at_lab_params = (
+        queries.tubes_at_lab(lab).order_by().values("id").query.sql_with_params()
+    )
     sql = f"""
         SELECT s.row_no, s.tube_code, s.value, s.ct, s.well, s.run_id, t.id AS tube_id,
                t.status AS tube_status, r.value AS existing, r.state AS existing_state,
@@ -431,7 +461,7 @@ def _classified_sql(lab: Lab) -> tuple[str, list[Any]]:
         LEFT JOIN sampling_tube t ON t.code = s.tube_code
         LEFT JOIN ({at_lab_sql}) a ON a.id = t.id
         LEFT JOIN labs_tuberesult r ON r.tube_id = t.id AND r."current"
-    """  # noqa: S608  # noqa: S608
+    """  # noqa: S608
     return sql, list(at_lab_params)
 
 
@@ -440,9 +470,11 @@ def _classify(lab: Lab, checked: Checked) -> dict[str, int]:
     sql, params = _classified_sql(lab)
     counts: dict[str, int] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT kind, COUNT(*) FROM ({sql}) c GROUP BY kind", params)  # noqa: S608  # noqa: S608
+        cursor.execute(f"SELECT kind, COUNT(*) FROM ({sql}) c GROUP BY kind", params)  # noqa: S608
         for kind, count in cursor.fetchall():
             counts[kind] = count
+        if not set(counts) - {"new", "unchanged"}:
+            return counts
         cursor.execute(
             f"SELECT row_no, value, existing, existing_state, kind FROM ({sql}) c "  # noqa: S608
             f"WHERE kind NOT IN ('new', 'unchanged') ORDER BY row_no LIMIT {REPORT_LIMIT}",
@@ -549,26 +581,58 @@ def prepare(upload: ResultUpload) -> Prepared:
 
 def validate_upload(*, by: Any, upload: ResultUpload, mapping: Mapping) -> ResultUpload:
     """Check every row against the file's rules and the database; record the report
-    and counts on the upload. Writes no result."""
+    and counts on the upload. Writes no result. The rows that passed the file's own
+    checks are kept beside the upload so the apply does not read the file again."""
     _require(by, upload)
     prepared = prepare(upload)
-    checked, counts = _check(upload, prepared, mapping, keep=False)
-    _record(upload, checked, counts, mapping)
-    return upload
-
-
-def _check(
-    upload: ResultUpload, prepared: Prepared, mapping: Mapping, *, keep: bool
-) -> tuple[Checked, dict[str, int]]:
     checked = check_rows(prepared.table, prepared.header_index, mapping)
-    if keep:
-        _stage(checked.staged)
-        return checked, _classify(upload.lab, checked)
+    _write_side(upload, checked, mapping)
     with transaction.atomic():
         _stage(checked.staged)
         counts = _classify(upload.lab, checked)
         transaction.set_rollback(True)
-    return checked, counts
+    _record(upload, checked, counts, mapping)
+    return upload
+
+
+def side_path(upload: ResultUpload) -> Path:
+    return upload_dir() / f"{upload.public_id}.rows"
+
+
+def _write_side(upload: ResultUpload, checked: Checked, mapping: Mapping) -> None:
+    meta = {
+        "sha256": upload.sha256,
+        "mapping": {"columns": mapping.columns, "values": mapping.values},
+        "rows": checked.rows,
+        "repeats": checked.repeats,
+        "error_rows": sorted(checked.error_rows),
+        "report": checked.report,
+    }
+    with side_path(upload).open("w", encoding="utf-8") as out:
+        out.write(json.dumps(meta, ensure_ascii=False) + "\n")
+        out.writelines(
+            "\t".join(importing.copy_text(str(v)) for v in row) + "\n" for row in checked.staged
+        )
+
+
+def _read_side(upload: ResultUpload, mapping: Mapping) -> Checked | None:
+    """The checked rows kept by `validate_upload`, if made for this file and mapping."""
+    path = side_path(upload)
+    if not path.exists():
+        return None
+    with path.open(encoding="utf-8") as handle:
+        meta = json.loads(handle.readline())
+        same = {"columns": mapping.columns, "values": mapping.values}
+        if meta["sha256"] != upload.sha256 or meta["mapping"] != json.loads(json.dumps(same)):
+            return None
+        staged = []
+        for line in handle:
+            row_no, code, value, ct, well, run_id = importing.parse_copy_line(line)
+            staged.append((int(row_no), code, value, ct, well, run_id))
+    checked = Checked(staged=staged, rows=meta["rows"], repeats=meta["repeats"])
+    checked.error_rows = set(meta["error_rows"])
+    checked.report = meta["report"]
+    return checked
 
 
 def _record(
@@ -609,10 +673,14 @@ def apply_upload(
     _require(by, upload)
     if upload.status == UploadStatus.APPLIED:
         return upload
-    prepared = prepare(upload)
+    checked = _read_side(upload, mapping)
+    if checked is None:
+        prepared = prepare(upload)
+        checked = check_rows(prepared.table, prepared.header_index, mapping)
     try:
         with transaction.atomic():
-            checked, counts = _check(upload, prepared, mapping, keep=True)
+            _stage(checked.staged)
+            counts = _classify(upload.lab, checked)
             blocked = checked.blocked
             if blocked and not leave_out_errors:
                 transaction.set_rollback(True)
@@ -660,7 +728,7 @@ def _insert(by: Any, upload: ResultUpload) -> int:
                 source, upload_id, state, "current", entered_by_id, entered_at, amendment_reason)
             SELECT c.tube_id, %s, c.value, {ct}, '', c.well, c.run_id, %s, %s, %s, %s, %s, %s, ''
             FROM ({sql}) c WHERE c.kind = 'new'
-            """,  # noqa: S608  # noqa: S608
+            """,  # noqa: S608
             [upload.lab_id, ResultSource.UPLOAD, upload.pk, ResultState.ENTERED, True, by.pk, now,
              *params],
         )  # fmt: skip
