@@ -52,6 +52,12 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         P.IMPORT_PEOPLE, _("Import lists"), _("Import household lists from Excel."), "people:import"
     ),
+    Capability(
+        P.VIEW_OUTCOMES,
+        _("Recall lists"),
+        _("People to call back after a positive pool, with their contact details."),
+        "results:campaigns",
+    ),
     Capability(P.VIEW_PLACES, _("Places"), _("Wards and hamlets in your area."), "places:list"),
     Capability(
         P.MANAGE_SHIPMENTS,

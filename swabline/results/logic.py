@@ -5,12 +5,14 @@ to every active sample of a Release's tubes with a handful of set-based statemen
 whatever their number (DESIGN §4, §9; TRAPS: appending outcome rows with
 INSERT…SELECT, never updating wide person rows):
 
-1. one ``CREATE TEMP TABLE … AS SELECT`` computes each member's decision beside
-   their current outcome;
-2. (only when a person can appear twice: recall or recollection samples) one
-   DELETE keeps one decision per person;
-3. one UPDATE supersedes the people's previous current outcomes;
-4. one ``INSERT … SELECT`` appends the new rows.
+1. one ``CREATE TEMP TABLE … AS SELECT`` computes the decisions of the members that
+   need more than the table (those with a current outcome already, and those with a
+   recall or recollection sample among these tubes) beside their current outcome;
+2. one DELETE keeps one decision per person among them (someone in two tubes);
+3. one UPDATE supersedes their previous current outcomes;
+4. one ``INSERT … SELECT`` appends their new rows;
+5. one ``INSERT … SELECT`` appends everyone else's — the bulk of a first release:
+   a normal sample and no outcome yet, so the table alone decides.
 
 Rules beyond the table, and why:
 
@@ -47,19 +49,19 @@ from swabline.results.enums import OutcomeState
 from swabline.results.models import Release
 from swabline.sampling.enums import TubeKind, TubeStatus
 
-O = OutcomeState
+S = OutcomeState
 # (tube kind, result value) → outcome of each member. A rejected tube: RECOLLECT.
 POOL_LOGIC: dict[tuple[str, str], str] = {
-    (TubeKind.POOL, "negative"): O.NEGATIVE,
-    (TubeKind.POOL, "positive"): O.RECALL,
-    (TubeKind.POOL, "invalid"): O.RECOLLECT,
-    (TubeKind.INDIVIDUAL, "negative"): O.NEGATIVE,
-    (TubeKind.INDIVIDUAL, "positive"): O.POSITIVE,
-    (TubeKind.INDIVIDUAL, "invalid"): O.RECOLLECT,
+    (TubeKind.POOL, "negative"): S.NEGATIVE,
+    (TubeKind.POOL, "positive"): S.RECALL,
+    (TubeKind.POOL, "invalid"): S.RECOLLECT,
+    (TubeKind.INDIVIDUAL, "negative"): S.NEGATIVE,
+    (TubeKind.INDIVIDUAL, "positive"): S.POSITIVE,
+    (TubeKind.INDIVIDUAL, "invalid"): S.RECOLLECT,
 }
-REJECTED_OUTCOME = O.RECOLLECT
+REJECTED_OUTCOME = S.RECOLLECT
 # States a decision from an older sample still imposes over a newer pool's outcome.
-ALARMING = (O.RECALL, O.POSITIVE)
+ALARMING = (S.RECALL, S.POSITIVE)
 
 TEMP = "results_decisions"
 
@@ -76,7 +78,7 @@ def ids_condition(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s::bigint[])", [list(ids)]
     import json
 
-    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]  # noqa: S608
 
 
 def mark_released(release: Release, result_ids: Sequence[int]) -> int:
@@ -88,12 +90,21 @@ def mark_released(release: Release, result_ids: Sequence[int]) -> int:
     """
     if not result_ids:
         return 0
-    condition, params = ids_condition("id", result_ids)
+    ids = sorted(set(result_ids))
+    if connection.vendor == "postgresql":
+        # A join with the unnested array: a hash join, not 100,000 probes.
+        source, condition, params = " FROM unnest(%s::bigint[]) AS u(id)", "r.id = u.id", [ids]
+    else:
+        source, condition, params = "", *ids_condition("r.id", ids)
+    table = "labs_tuberesult" if connection.vendor == "sqlite" else "labs_tuberesult r"
+    alias = "labs_tuberesult" if connection.vendor == "sqlite" else "r"
+    condition = condition.replace("r.id", f"{alias}.id")
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE labs_tuberesult SET state = %s, released_by_id = %s, released_at = %s,"  # noqa: S608
-            f" release_id = %s WHERE {condition} AND lab_id = %s AND current = %s AND state = %s"
-            " AND tube_id IN (SELECT id FROM sampling_tube WHERE status = %s)",
+            f"UPDATE {table} SET state = %s, released_by_id = %s, released_at = %s,"  # noqa: S608
+            f" release_id = %s{source} WHERE {condition} AND {alias}.lab_id = %s"
+            f" AND {alias}.current = %s AND {alias}.state = %s"
+            f" AND {alias}.tube_id IN (SELECT id FROM sampling_tube WHERE status = %s)",
             [
                 ResultState.RELEASED,
                 release.released_by_id,
@@ -109,9 +120,10 @@ def mark_released(release: Release, result_ids: Sequence[int]) -> int:
         if not cursor.rowcount:
             return 0
         cursor.execute(
-            "UPDATE sampling_tube SET status = %s WHERE status = %s"
-            " AND id IN (SELECT tube_id FROM labs_tuberesult WHERE release_id = %s)",
-            [TubeStatus.RELEASED, TubeStatus.RESULTED, release.pk],
+            "UPDATE sampling_tube SET status = %s FROM labs_tuberesult r"
+            " WHERE r.release_id = %s AND sampling_tube.id = r.tube_id"
+            " AND sampling_tube.status = %s",
+            [TubeStatus.RELEASED, release.pk, TubeStatus.RESULTED],
         )
         return int(cursor.rowcount)
 
@@ -159,20 +171,78 @@ def decide(
     if rejected_tube_ids is not None:
         where, source_params = ids_condition("t.id", rejected_tube_ids)
         source = "sampling_tube t LEFT JOIN labs_tuberesult r ON 1 = 0"
+        tubes, tube_params = ids_condition("s8.tube_id", rejected_tube_ids)
         base = f"'{REJECTED_OUTCOME}'"
     else:
         source = "labs_tuberesult r JOIN sampling_tube t ON t.id = r.tube_id"
         where, source_params = "r.release_id = %s", [release.pk]
+        tubes = "s8.tube_id IN (SELECT tube_id FROM labs_tuberesult WHERE release_id = %s)"
+        tube_params = [release.pk]
         base = _base_state_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {TEMP}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {TEMP} AS {_considered(source, where, tubes, base, only_changes)}",
+            [True] * 6 + source_params + [True] + tube_params,
+        )
+        _one_per_person(cursor)
+        cursor.execute(
+            f"UPDATE results_outcome SET current = %s, superseded_at = %s WHERE id IN"  # noqa: S608
+            f" (SELECT prev_id FROM {TEMP} WHERE skip = 0 AND prev_id IS NOT NULL)",
+            [False, now],
+        )
+        cursor.execute(
+            f"INSERT INTO results_outcome ({OUTCOME_COLUMNS})"  # noqa: S608
+            " SELECT province_code, person_id, campaign_id, state, tube_id, sample_id,"
+            f" result_id, %s, %s, %s FROM {TEMP} WHERE skip = 0",
+            [release.pk, True, now],
+        )
+        written = int(cursor.rowcount)
+        # Everyone else — the bulk of a release: a normal sample, no outcome yet —
+        # gets the table's outcome straight away, in one INSERT…SELECT. (Anti-joined
+        # with the small temporary table, never with results_outcome itself: probing
+        # the table being filled made PostgreSQL rescan the new pages per row.)
+        cursor.execute(f"ANALYZE {TEMP}")
+        cursor.execute(
+            f"INSERT INTO results_outcome ({OUTCOME_COLUMNS})"  # noqa: S608
+            f" SELECT p.province_code, s.person_id, s.campaign_id, {base}, t.id, s.id, r.id,"
+            f" %s, %s, %s FROM {source}"
+            " JOIN sampling_sample s ON s.tube_id = t.id AND s.active = %s AND s.kind = 'normal'"
+            " JOIN people_person p ON p.id = s.person_id"
+            f" WHERE {where} AND NOT EXISTS (SELECT 1 FROM {TEMP} d"
+            " WHERE d.person_id = s.person_id AND d.campaign_id = s.campaign_id)",
+            [release.pk, True, now, True, *source_params],
+        )
+        written += int(cursor.rowcount)
+        cursor.execute(f"DROP TABLE {TEMP}")
+    return written
+
+
+OUTCOME_COLUMNS = (
+    "province_code, person_id, campaign_id, state, tube_id, sample_id, result_id,"
+    " release_id, current, decided_at"
+)
+
+
+def _considered(source: str, where: str, tubes: str, base: str, only_changes: bool) -> str:
+    """The members whose decision needs the rules beyond the table: those with a
+    current outcome already, and those with a recall or recollection sample among
+    these tubes (who may be in two of them). Usually few. `skip` marks those whose
+    current outcome stays (a newer individual result; the same state)."""
     alarming = ", ".join(f"'{s}'" for s in ALARMING)
     skip_same = "d.state = d.prev_state" if only_changes else "d.state = 'recall'"
-    select = f"""
-      SELECT * FROM (
+    return f"""
+      SELECT d.*, CASE WHEN d.newer_kept = 1 OR (d.prev_state IS NOT NULL
+          AND d.prev_state = d.state AND {skip_same}) THEN 1 ELSE 0 END AS skip
+      FROM (
         SELECT s.id AS sample_id, s.person_id, s.campaign_id, s.kind AS sample_kind,
           t.id AS tube_id, t.kind = 'individual' AS indiv, r.id AS result_id,
           p.province_code, o.id AS prev_id, o.state AS prev_state,
           CASE WHEN {base} = 'negative' AND o.id IS NOT NULL AND {RECALL_BOUND}
-               THEN 'recall' ELSE {base} END AS state
+               THEN 'recall' ELSE {base} END AS state,
+          CASE WHEN o.id IS NOT NULL AND o.sample_id > s.id
+               AND (ot.kind = 'individual' OR {base} NOT IN ({alarming}))
+               THEN 1 ELSE 0 END AS newer_kept
         FROM {source}
         JOIN sampling_sample s ON s.tube_id = t.id AND s.active = %s
         JOIN people_person p ON p.id = s.person_id
@@ -180,43 +250,22 @@ def decide(
           AND o.campaign_id = s.campaign_id AND o.current = %s
         LEFT JOIN sampling_tube ot ON ot.id = o.tube_id
         WHERE {where}
-        AND NOT (o.id IS NOT NULL AND o.sample_id > s.id
-                 AND (ot.kind = 'individual' OR {base} NOT IN ({alarming})))
-      ) d WHERE NOT (d.prev_state IS NOT NULL AND d.prev_state = d.state AND {skip_same})
+        AND (o.id IS NOT NULL OR s.person_id IN (
+          SELECT s8.person_id FROM sampling_sample s8
+          WHERE s8.kind <> 'normal' AND s8.active = %s AND {tubes}))
+      ) d
     """  # noqa: S608 — only constants are interpolated
-    params: list[Any] = [True, True, True, True, True, True, *source_params]
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {TEMP}")
-        cursor.execute(f"CREATE TEMP TABLE {TEMP} AS {select}", params)
-        _one_per_person(cursor)
-        cursor.execute(
-            f"UPDATE results_outcome SET current = %s, superseded_at = %s WHERE id IN"  # noqa: S608
-            f" (SELECT prev_id FROM {TEMP} WHERE prev_id IS NOT NULL)",
-            [False, now],
-        )
-        cursor.execute(
-            "INSERT INTO results_outcome (province_code, person_id, campaign_id, state,"  # noqa: S608
-            " tube_id, sample_id, result_id, release_id, current, decided_at)"
-            " SELECT province_code, person_id, campaign_id, state, tube_id, sample_id,"
-            f" result_id, %s, %s, %s FROM {TEMP}",
-            [release.pk, True, now],
-        )
-        written = int(cursor.rowcount)
-        cursor.execute(f"DROP TABLE {TEMP}")
-    return written
 
 
 def _one_per_person(cursor: Any) -> None:
     """Keep one decision per person when a recall or recollection sample puts
     someone in two of the tubes at once: the newer sample wins, unless the older
     one is alarming (recall/positive) and the newer one is only a pool."""
-    cursor.execute(f"SELECT 1 FROM {TEMP} WHERE sample_kind <> 'normal' LIMIT 1")  # noqa: S608
-    if cursor.fetchone() is None:
-        return  # one active normal sample per person per campaign: no duplicates
     alarming = ", ".join(f"'{s}'" for s in ALARMING)
     cursor.execute(
-        f"DELETE FROM {TEMP} WHERE EXISTS (SELECT 1 FROM {TEMP} y"  # noqa: S608
-        f" WHERE y.person_id = {TEMP}.person_id AND y.campaign_id = {TEMP}.campaign_id"
+        f"DELETE FROM {TEMP} WHERE skip = 0 AND EXISTS (SELECT 1 FROM {TEMP} y"  # noqa: S608
+        f" WHERE y.skip = 0 AND y.person_id = {TEMP}.person_id"
+        f" AND y.campaign_id = {TEMP}.campaign_id"
         f" AND ((y.sample_id > {TEMP}.sample_id"
         f"       AND (y.indiv = %s OR {TEMP}.state NOT IN ({alarming})))"
         f"   OR (y.sample_id < {TEMP}.sample_id AND {TEMP}.indiv = %s"

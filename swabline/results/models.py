@@ -51,21 +51,43 @@ class Release(models.Model):
 
 
 class Outcome(CarriesProvince):
-    """A decided outcome of one person in one campaign."""
+    """A decided outcome of one person in one campaign.
+
+    Appended a million at a time by one INSERT…SELECT (`logic.decide`), whose joins
+    take every reference from an existing row; so, like the station's event log,
+    its references carry no database constraints: PostgreSQL checks Django's
+    (deferred) foreign keys one row at a time at commit, which made a 1,000,000-
+    person release spend most of its time checking six keys per row. Django still
+    PROTECTs the rows they point to.
+    """
 
     province_source = "person"
 
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="outcomes")
+    person = models.ForeignKey(
+        "people.Person", on_delete=models.PROTECT, related_name="outcomes", db_constraint=False
+    )
     campaign = models.ForeignKey(
-        "campaigns.Campaign", on_delete=models.PROTECT, related_name="+", db_index=False
+        "campaigns.Campaign",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     state = models.CharField(_("outcome"), max_length=12, choices=OutcomeState.choices)
     # What decided it: the tube (and its result, unless the tube was rejected).
     tube = models.ForeignKey(
-        "sampling.Tube", on_delete=models.PROTECT, related_name="+", db_index=False
+        "sampling.Tube",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     sample = models.ForeignKey(
-        "sampling.Sample", on_delete=models.PROTECT, related_name="+", db_index=False
+        "sampling.Sample",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     result = models.ForeignKey(
         "labs.TubeResult",
@@ -74,9 +96,15 @@ class Outcome(CarriesProvince):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     release = models.ForeignKey(
-        Release, on_delete=models.PROTECT, null=True, blank=True, related_name="outcomes"
+        Release,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="outcomes",
+        db_constraint=False,
     )
     current = models.BooleanField(default=True)
     decided_at = models.DateTimeField(_("decided at"), default=timezone.now)

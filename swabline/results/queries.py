@@ -59,7 +59,9 @@ def current_outcome(person: Person | int, campaign: Campaign | int) -> OutcomeSt
     return current_outcomes([person_id], campaign_id).get(person_id, OutcomeState.NOT_SAMPLED)
 
 
-def current_outcomes(person_ids: Iterable[int], campaign: Campaign | int) -> dict[int, OutcomeState]:
+def current_outcomes(
+    person_ids: Iterable[int], campaign: Campaign | int
+) -> dict[int, OutcomeState]:
     """The derived outcome of each of `person_ids` in `campaign`, in one query."""
     ids = list(dict.fromkeys(person_ids))
     if not ids:
@@ -94,7 +96,9 @@ def recall_pending(person_id: int, campaign_id: int) -> bool:
         person_id=person_id, campaign_id=campaign_id, current=True, state=OutcomeState.RECALL
     ).exists():
         return False
-    return not _pending_recall_samples().filter(person_id=person_id, campaign_id=campaign_id).exists()
+    return (
+        not _pending_recall_samples().filter(person_id=person_id, campaign_id=campaign_id).exists()
+    )
 
 
 def recollect_pending(person_id: int, campaign_id: int) -> bool:
@@ -148,3 +152,15 @@ def recall_list(
         "decided_at", "person__full_name", "id"
     )
 
+
+def outcome_campaigns(user: Any) -> QuerySet[Campaign]:
+    """Campaigns in whose province `user` may VIEW_OUTCOMES somewhere (a ward official
+    sees their province's campaigns, narrowed to their ward by `recall_list`)."""
+    from swabline.accounts.permissions import grants_for
+
+    campaigns = Campaign.objects.select_related("province").order_by("-starts_on", "name")
+    held = grants_for(user, Permission.VIEW_OUTCOMES)
+    if any(g.kind == "everywhere" for g in held):
+        return campaigns
+    provinces = {g.place_path.split("/")[1] for g in held if g.place_path}
+    return campaigns.filter(province_id__in=[int(p) for p in provinces if p.isdigit()])

@@ -226,4 +226,3 @@ def _lab_of(tubes: Sequence[Tube]) -> Lab:
     if len(lab_ids) != 1:
         raise ValidationError(_("The rejected tubes must come from shipments to one lab."))
     return Lab.objects.select_related("place").get(pk=lab_ids.pop())
-

@@ -17,12 +17,13 @@ OFFICIAL = {
     "view_people",
     "view_places",
     "manage_users",
+    "view_outcomes",
 }
 EXPECTED = {
     "admin": {
         "view_dashboard", "view_sites", "manage_campaigns", "capture_samples", "register_people",
         "view_people", "import_people", "view_places", "manage_shipments", "receive_tubes",
-        "enter_results", "release_results", "manage_users",
+        "enter_results", "release_results", "manage_users", "view_outcomes",
     },
     "province": OFFICIAL,
     "ward": OFFICIAL,
