@@ -117,3 +117,36 @@ def test_access(client, world):
     body_b = {"site": str(world.site_b.public_id), "lab": str(world.lab_a.public_id)}
     assert post(client, BASE, body_b, courier).status_code == 404
     assert Shipment.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "wrong_role"),
+    [
+        ("get", "", "nobody"),
+        ("get", "/manifest", "nobody"),
+        ("post", "/tubes", "labtech_a"),
+        ("post", "/hand-over", "labtech_a"),
+        ("post", "/receive", "courier_a"),
+    ],
+)
+def test_every_operation_refuses_wrong_role_and_wrong_scope(
+    client, world, method, suffix, wrong_role
+):
+    from tests.shipping.test_views import courier_b
+
+    courier_b(world)
+    packing = shipment(world)
+    sent = in_transit(world, [tube(world)])
+    target = sent if suffix in ("", "/manifest", "/receive") else packing
+    path = f"{BASE}/{target.public_id}{suffix}"
+
+    def call(who):
+        if method == "get":
+            return client.get(path, **bearer(world, who))
+        return post(client, path, {"codes": []}, bearer(world, who))
+
+    assert call(wrong_role).status_code == 403
+    outsider = "labtech_b" if suffix in ("", "/manifest", "/receive") else "courier_b"
+    assert call(outsider).status_code == 404
+    assert Shipment.objects.get(pk=packing.pk).status == ShipmentStatus.PACKING
+    assert Shipment.objects.get(pk=sent.pk).status == ShipmentStatus.IN_TRANSIT

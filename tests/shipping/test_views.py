@@ -160,3 +160,66 @@ def test_list_query_count_does_not_grow(world, django_assert_max_num_queries):
     client = world.client_for("courier_a")
     with django_assert_max_num_queries(8):
         assert client.get(reverse("shipping:list")).status_code == 200
+
+
+SITE_POSTS = ("add-tube", "remove-tube", "hand-over", "cancel")
+LAB_POSTS = ("receipt-scan", "receipt-unscan", "receive", "reject")
+READS = ("detail", "manifest-pdf", "manifest-xlsx")
+
+
+def courier_b(world):
+    from swabline.accounts import services as accounts
+    from tests.factories import UserFactory
+
+    user = UserFactory.create(username="courier_b")
+    accounts.assign(user=user, role="courier", by=None, site=world.site_b)
+    world.users["courier_b"] = user
+    return world.client_for("courier_b")
+
+
+@pytest.mark.parametrize("name", SITE_POSTS)
+def test_site_actions_refuse_wrong_role_and_wrong_site(world, name):
+    s = shipment(world)
+    t = tube(world)
+    body = {"code": t.code}
+    assert world.client_for("labtech_a").post(url(name, s), body).status_code == 403
+    assert world.client_for("nobody").post(url(name, s), body).status_code == 403
+    assert courier_b(world).post(url(name, s), body).status_code == 404
+    assert Shipment.objects.get().status == ShipmentStatus.PACKING
+    assert not ShipmentTube.objects.exists()
+
+
+@pytest.mark.parametrize("name", LAB_POSTS)
+def test_lab_actions_refuse_wrong_role_and_wrong_lab(world, name):
+    t = tube(world)
+    s = in_transit(world, [t])
+    body = {"code": t.code, "reason": "leaked"}
+    assert world.client_for("courier_a").post(url(name, s), body).status_code == 403
+    assert world.client_for("sampler_a").post(url(name, s), body).status_code == 403
+    assert world.client_for("labtech_b").post(url(name, s), body).status_code == 404
+    assert Shipment.objects.get().status == ShipmentStatus.IN_TRANSIT
+    assert Tube.objects.get(pk=t.pk).status == TubeStatus.SHIPPED
+
+
+@pytest.mark.parametrize("name", READS)
+def test_reads_refuse_wrong_role_and_wrong_place(world, name):
+    s = in_transit(world, [tube(world)])
+    assert world.client_for("nobody").get(url(name, s)).status_code == 403
+    assert world.client_for("ward_a").get(url(name, s)).status_code == 403
+    assert world.client_for("labtech_b").get(url(name, s)).status_code == 404
+    assert courier_b(world).get(url(name, s)).status_code == 404
+    assert world.client_for("labtech_a").get(url(name, s)).status_code == 200
+    assert world.client_for("courier_a").get(url(name, s)).status_code == 200
+
+
+def test_a_wrong_scan_can_be_undone(world):
+    s = in_transit(world, [tube(world)])
+    stray = tube(world)
+    client = world.client_for("labtech_a")
+    panel = client.post(url("receipt-scan", s), {"code": stray.code}, **HX).content.decode()
+    assert f'data-testid="unexpected-{stray.code}"' in panel
+    assert url("receipt-unscan", s) in panel
+    panel = client.post(url("receipt-unscan", s), {"code": stray.code}, **HX).content.decode()
+    assert f'data-testid="unexpected-{stray.code}"' not in panel
+    client.post(url("receive", s))
+    assert not s.discrepancies.filter(kind="unexpected").exists()
