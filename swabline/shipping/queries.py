@@ -205,5 +205,16 @@ def receipt_state(shipment: Shipment) -> ReceiptState:
     return state
 
 
+def open_discrepancy_counts(shipment_ids: list[int]) -> dict[int, int]:
+    """Shipment id → how many of its discrepancies are not resolved (one query)."""
+    rows = (
+        ReceiptDiscrepancy.objects.filter(shipment_id__in=shipment_ids, resolved_at__isnull=True)
+        .values("shipment_id")
+        .annotate(n=Count("id"))
+        .values_list("shipment_id", "n")
+    )
+    return dict(rows)
+
+
 def discrepancies(shipment: Shipment) -> QuerySet[ReceiptDiscrepancy]:
     return ReceiptDiscrepancy.objects.filter(shipment=shipment).order_by("kind", "tube_code")

@@ -241,6 +241,9 @@ def receipt_list(request: HttpRequest) -> HttpResponse:
             raise Http404 from exc
     incoming = list(shipments.filter(status=ShipmentStatus.IN_TRANSIT).order_by("handed_over_at"))
     received = list(shipments.filter(status=ShipmentStatus.RECEIVED).order_by("-received_at")[:50])
+    open_issues = queries.open_discrepancy_counts([s.pk for s in received])
+    for s in received:
+        s.open_discrepancies = open_issues.get(s.pk, 0)  # type: ignore[attr-defined]
     return render(
         request, "shipping/receipt_list.html", {"incoming": incoming, "received": received}
     )

@@ -75,6 +75,8 @@ def test_lab_receives_by_scanning(world):
     assert client.post(url("receive", s)).status_code == 302
     s.refresh_from_db()
     assert s.status == ShipmentStatus.RECEIVED
+    listing = client.get(reverse("shipping:receipt_list")).content.decode()
+    assert f'data-testid="issues-{s.public_id}"' in listing
     detail = client.get(url("detail", s)).content.decode()
     assert f"discrepancy-missing-{missing.code}" in detail
     assert f"discrepancy-unexpected-{stray.code}" in detail
