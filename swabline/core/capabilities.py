@@ -71,7 +71,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("Check shipments in at the lab."),
         "shipping:receipt_list",
     ),
-    Capability(P.ENTER_RESULTS, _("Enter results"), _("Record results tube by tube or by upload.")),
-    Capability(P.RELEASE_RESULTS, _("Release results"), _("Review and release results to people.")),
+    Capability(
+        P.ENTER_RESULTS,
+        _("Enter results"),
+        _("Record results tube by tube or by upload."),
+        "labs:list",
+    ),
+    Capability(
+        P.RELEASE_RESULTS,
+        _("Release results"),
+        _("Review and release results to people."),
+        "labs:list",
+    ),
     Capability(P.MANAGE_USERS, _("Users"), _("Manage accounts and assignments.")),
 )

@@ -51,13 +51,17 @@ def _wants_json(request: HttpRequest) -> bool:
 def lab_list(request: HttpRequest) -> HttpResponse:
     if not has_permission(request.user, Permission.RECEIVE_TUBES):
         raise PermissionDenied
-    labs = scoped(
-        Lab.objects.select_related("place"),
-        request.user,
-        Permission.RECEIVE_TUBES,
-        place_path="place__path",
-        lab="id",
+    labs = list(
+        scoped(
+            Lab.objects.select_related("place"),
+            request.user,
+            Permission.RECEIVE_TUBES,
+            place_path="place__path",
+            lab="id",
+        )
     )
+    if len(labs) == 1:  # a lab's staff go straight to their lab's home
+        return redirect("labs:detail", labs[0].public_id)
     return render(request, "labs/list.html", {"labs": labs})
 
 
