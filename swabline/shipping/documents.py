@@ -62,7 +62,7 @@ def facts(shipment: Shipment) -> list[tuple[str, str]]:
         (_("Lab"), shipment.lab.name),
         (_("Created"), _when(shipment.created_at)),
         (_("Handed over"), _when(shipment.handed_over_at)),
-        (_("Courier"), shipment.courier_name or "—"),
+        (pgettext("person who carries the box", "Courier"), shipment.courier_name or "—"),
         (_("Received"), _when(shipment.received_at)),
     ]
 
@@ -165,7 +165,11 @@ def _tube_row(
 
 def _signatures(canvas: Canvas, y: float, width: float) -> None:
     column = (width - 2 * MARGIN) / 3
-    titles = (_("Handed over by (site)"), _("Courier"), _("Received by (lab)"))
+    titles = (
+        _("Handed over by (site)"),
+        pgettext("person who carries the box", "Courier"),
+        _("Received by (lab)"),
+    )
     for index, title in enumerate(titles):
         x = MARGIN + index * column
         canvas.setFont(FONT_BOLD, 9)
