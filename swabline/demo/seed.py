@@ -86,6 +86,9 @@ def seed_demo(*, password: str | None = None, people: int = PEOPLE) -> DemoWorld
     )
     users = _seed_users(password or settings.DEMO_PASSWORD, province, wards[0], sites[0], lab)
     created = _seed_people(wards, people)
+    from swabline.results.demo import seed_lab_work  # the lab chain's demo work (issue #5)
+
+    seed_lab_work(campaign=campaign, site=sites[0], ward=wards[0], lab=lab, users=users)
     return DemoWorld(province, wards, campaign, sites, lab, users, created)
 
 

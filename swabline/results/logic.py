@@ -193,8 +193,9 @@ def decide(
         )
         cursor.execute(
             f"INSERT INTO results_outcome ({OUTCOME_COLUMNS})"  # noqa: S608
-            " SELECT province_code, person_id, campaign_id, state, tube_id, sample_id,"
-            f" result_id, %s, %s, %s FROM {TEMP} WHERE skip = 0",
+            " SELECT p.province_code, d.person_id, d.campaign_id, d.state, d.tube_id,"
+            f" d.sample_id, d.result_id, %s, %s, %s FROM {TEMP} d"
+            " JOIN people_person p ON p.id = d.person_id WHERE d.skip = 0",
             [release.pk, True, now],
         )
         written = int(cursor.rowcount)
@@ -237,7 +238,7 @@ def _considered(source: str, where: str, tubes: str, base: str, only_changes: bo
       FROM (
         SELECT s.id AS sample_id, s.person_id, s.campaign_id, s.kind AS sample_kind,
           t.id AS tube_id, t.kind = 'individual' AS indiv, r.id AS result_id,
-          p.province_code, o.id AS prev_id, o.state AS prev_state,
+          o.id AS prev_id, o.state AS prev_state,
           CASE WHEN {base} = 'negative' AND o.id IS NOT NULL AND {RECALL_BOUND}
                THEN 'recall' ELSE {base} END AS state,
           CASE WHEN o.id IS NOT NULL AND o.sample_id > s.id
@@ -245,7 +246,6 @@ def _considered(source: str, where: str, tubes: str, base: str, only_changes: bo
                THEN 1 ELSE 0 END AS newer_kept
         FROM {source}
         JOIN sampling_sample s ON s.tube_id = t.id AND s.active = %s
-        JOIN people_person p ON p.id = s.person_id
         LEFT JOIN results_outcome o ON o.person_id = s.person_id
           AND o.campaign_id = s.campaign_id AND o.current = %s
         LEFT JOIN sampling_tube ot ON ot.id = o.tube_id

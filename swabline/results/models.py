@@ -59,12 +59,24 @@ class Outcome(CarriesProvince):
     (deferred) foreign keys one row at a time at commit, which made a 1,000,000-
     person release spend most of its time checking six keys per row. Django still
     PROTECTs the rows they point to.
+
+    For the same reason it carries only the indexes its readers use: the current
+    outcome of a person (the partial unique index), a campaign's current outcomes
+    by state (recall lists, counts), and a release's rows (who to notify). Each
+    more index cost a 1,000,000-person release seconds (bench/lab_release_100k.py).
     """
 
     province_source = "person"
+    # Carried for sharding like every hot table, but never searched alone (a
+    # campaign is in one province): no index of its own.
+    province_code = models.CharField(max_length=4, editable=False)
 
     person = models.ForeignKey(
-        "people.Person", on_delete=models.PROTECT, related_name="outcomes", db_constraint=False
+        "people.Person",
+        on_delete=models.PROTECT,
+        related_name="outcomes",
+        db_constraint=False,
+        db_index=False,
     )
     campaign = models.ForeignKey(
         "campaigns.Campaign",
@@ -120,7 +132,6 @@ class Outcome(CarriesProvince):
                 condition=models.Q(current=True),
                 name="outcome_current_by_state",
             ),
-            models.Index(fields=["tube"], name="outcome_tube"),
         ]
         constraints = [
             models.UniqueConstraint(
