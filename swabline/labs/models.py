@@ -64,7 +64,8 @@ class TubeResult(models.Model):
     Nothing reaches a person before `state` is released (two-step release)."""
 
     tube = models.ForeignKey("sampling.Tube", on_delete=models.PROTECT, related_name="results")
-    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="results")
+    # Led by the review-queue and recent-entries indexes below.
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="results", db_index=False)
     value = models.CharField(_("result"), max_length=10, choices=ResultValue.choices)
     # Ct per target gene, e.g. {"E": 24.1, "N": 26.3, "RdRp": null}.
     ct_values = models.JSONField(_("Ct values"), default=dict, blank=True)
@@ -74,8 +75,16 @@ class TubeResult(models.Model):
     source = models.CharField(
         _("source"), max_length=10, choices=ResultSource.choices, default=ResultSource.MANUAL
     )
+    # Bulk uploads insert 100,000 results at once: every index and checked foreign key
+    # costs per row, so the ones no query needs are left out (see docs/performance.md).
     upload = models.ForeignKey(
-        "labs.ResultUpload", on_delete=models.PROTECT, null=True, blank=True, related_name="results"
+        "labs.ResultUpload",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="results",
+        db_index=False,
+        db_constraint=False,
     )
     # Idempotency for API batches (client-generated id per result).
     client_id = models.UUIDField(unique=True, null=True, blank=True)
@@ -84,11 +93,20 @@ class TubeResult(models.Model):
     )
     current = models.BooleanField(default=True)
     entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     entered_at = models.DateTimeField(_("entered at"), default=timezone.now)
     released_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     release = models.ForeignKey(
@@ -109,6 +127,9 @@ class TubeResult(models.Model):
                 fields=["lab", "state", "entered_at"],
                 condition=models.Q(current=True),
                 name="result_lab_review_queue",
+            ),
+            models.Index(
+                fields=["lab", "entered_by", "entered_at"], name="result_recent_by_technician"
             ),
         ]
         constraints = [

@@ -610,8 +610,10 @@ def _write_side(upload: ResultUpload, checked: Checked, mapping: Mapping) -> Non
     }
     with side_path(upload).open("w", encoding="utf-8") as out:
         out.write(json.dumps(meta, ensure_ascii=False) + "\n")
+        esc = importing.copy_text
         out.writelines(
-            "\t".join(importing.copy_text(str(v)) for v in row) + "\n" for row in checked.staged
+            f"{r[0]}\t{esc(r[1])}\t{r[2]}\t{esc(r[3])}\t{esc(r[4])}\t{esc(r[5])}\n"
+            for r in checked.staged
         )
 
 
@@ -718,26 +720,36 @@ def apply_upload(
 
 
 def _insert(by: Any, upload: ResultUpload) -> int:
+    """Write the rows classified new: their results, then their tubes' status."""
     sql, params = _classified_sql(upload.lab)
-    ct = "CAST(c.ct AS jsonb)" if connection.vendor == "postgresql" else "c.ct"
-    now = timezone.now()
+    ct = "CAST(n.ct AS jsonb)" if connection.vendor == "postgresql" else "n.ct"
+    new = f"{STAGE}_new"
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {new}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {new} AS SELECT c.tube_id, c.value, c.ct, c.well, c.run_id "  # noqa: S608
+            f"FROM ({sql}) c WHERE c.kind = 'new'",
+            params,
+        )
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {new}")
         cursor.execute(
             f"""
             INSERT INTO labs_tuberesult (tube_id, lab_id, value, ct_values, method, well, run_id,
                 source, upload_id, state, "current", entered_by_id, entered_at, amendment_reason)
-            SELECT c.tube_id, %s, c.value, {ct}, '', c.well, c.run_id, %s, %s, %s, %s, %s, %s, ''
-            FROM ({sql}) c WHERE c.kind = 'new'
+            SELECT n.tube_id, %s, n.value, {ct}, '', n.well, n.run_id, %s, %s, %s, %s, %s, %s, ''
+            FROM {new} n
             """,  # noqa: S608
-            [upload.lab_id, ResultSource.UPLOAD, upload.pk, ResultState.ENTERED, True, by.pk, now,
-             *params],
+            [upload.lab_id, ResultSource.UPLOAD, upload.pk, ResultState.ENTERED, True, by.pk,
+             timezone.now()],
         )  # fmt: skip
         created = cursor.rowcount
         cursor.execute(
-            "UPDATE sampling_tube SET status = %s WHERE status = %s AND id IN "
-            "(SELECT tube_id FROM labs_tuberesult WHERE upload_id = %s)",
-            [TubeStatus.RESULTED, TubeStatus.RECEIVED, upload.pk],
+            f"UPDATE sampling_tube SET status = %s WHERE status = %s AND id IN "  # noqa: S608
+            f"(SELECT tube_id FROM {new})",
+            [TubeStatus.RESULTED, TubeStatus.RECEIVED],
         )
+        cursor.execute(f"DROP TABLE {new}")
     return created
 
 
