@@ -58,6 +58,8 @@ def release_results(
     with transaction.atomic():
         existing = _existing(client_id)
         if existing is not None:
+            if existing.lab_id != lab.pk:
+                raise ValidationError(_("This request id was already used at another lab."))
             return existing
         now = timezone.now()
         release = Release.objects.create(

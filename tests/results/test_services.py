@@ -353,3 +353,22 @@ def test_correction_rules(world):
         ("positive", "superseded", False),
         ("invalid", "released", True),
     ]
+
+
+def test_a_client_id_of_another_labs_release_is_refused(world):
+    from swabline.accounts import services as accounts
+    from swabline.accounts.enums import Role
+    from tests.factories import UserFactory
+
+    result = resulted(world, "negative", 2)
+    client_id = uuid.uuid4()
+    services.release_results(
+        by=world.users["labsupervisor_a"], lab=world.lab_a, result_ids=[result.pk],
+        client_id=client_id,
+    )  # fmt: skip
+    supervisor_b = UserFactory.create(username="labsupervisor_b")
+    accounts.assign(user=supervisor_b, role=Role.LAB_SUPERVISOR, by=None, lab=world.lab_b)
+    with pytest.raises(ValidationError):
+        services.release_results(
+            by=supervisor_b, lab=world.lab_b, result_ids=[], client_id=client_id
+        )
