@@ -174,7 +174,8 @@ def upload_once(lab: Any, tech: Any, path: Path) -> tuple[dict[str, float], Any]
     up = timed("store", steps, uploads.create_upload, by=tech, lab=lab, file=path,
                file_name=path.name)  # fmt: skip
     prepared = timed("read", steps, uploads.prepare, up)
-    timed("check", steps, uploads.validate_upload, by=tech, upload=up, mapping=prepared.mapping)
+    timed("check", steps, uploads.validate_upload, by=tech, upload=up, mapping=prepared.mapping,
+          prepared=prepared)  # fmt: skip
     timed("apply", steps, uploads.apply_upload, by=tech, upload=up, mapping=prepared.mapping)
     up.refresh_from_db()
     return steps, up

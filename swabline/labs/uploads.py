@@ -313,11 +313,18 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
     seen: dict[str, tuple[int, str]] = {}
     used = [i for i in (tube_i, result_i, well_i, run_i, *ct_i.values()) if i is not None]
     width = max(used, default=0) + 1
-    padding: list[Any] = [None] * width
+    padding: list[Any] = [None] * (width + 1)
+    # Index `width` is always None: a column not mapped reads as empty.
+    none_i = width
+    tube_x, result_x = _or(tube_i, none_i), _or(result_i, none_i)
+    well_x, run_x = _or(well_i, none_i), _or(run_i, none_i)
+    targets = [(target, _or(index, none_i)) for target, index in ct_i.items()]
+    no_ct_json = ct_json(dict.fromkeys(ct_i), json_keys)
+    ct_of = _ct_cache()
     for offset, row in enumerate(table.rows[header_index + 1 :], start=header_index + 2):
-        if len(row) < width:
-            row = [*row, *padding[: width - len(row)]]
-        if (tube_i is None or row[tube_i] in (None, "")) and not any(cell_text(c) for c in row):
+        row = [*row, *padding[: width + 1 - len(row)]] if len(row) <= width else row
+        raw_code = row[tube_x]
+        if raw_code in (None, "") and not any(cell_text(c) for c in row):
             continue
         checked.rows += 1
         if checked.rows > MAX_ROWS:
@@ -325,18 +332,14 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
                 _("A file holds at most %(max)s rows; split it.") % {"max": f"{MAX_ROWS:,}"},
                 code="too_many_rows",
             )
-
-        def cell(index: int | None, row: list[Any] = row) -> Any:
-            return None if index is None else row[index]
-
         ok = True
-        code = cell_text(cell(tube_i))
+        code = raw_code if type(raw_code) is str and raw_code.isdigit() else cell_text(raw_code)
         if not code.isdigit():
             code = normalize_tube_code(code)
         if not code:
             checked.error(offset, "tube_code", "no_tube")
             ok = False
-        word = cell_text(cell(result_i))
+        word = cell_text(row[result_x])
         value = words.get(folded(word))
         if not word:
             checked.error(offset, "result", "no_result")
@@ -345,9 +348,9 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
             checked.error(offset, "result", "unknown_word", word=word[:40])
             ok = False
         ct: dict[str, float | None] = {}
-        for target, index in ct_i.items():
-            raw = cell(index)
-            ct_value = _ct(raw)
+        for target, index in targets:
+            raw = row[index]
+            ct_value = ct_of(raw)
             if ct_value is False:
                 checked.error(offset, f"ct:{target}", "bad_ct", value=cell_text(raw)[:20])
                 ok = False
@@ -364,19 +367,41 @@ def check_rows(table: Table, header_index: int, mapping: Mapping) -> Checked:
                 checked.repeats += 1
             continue
         seen[code] = (offset, value)
+        well, run = row[well_x], row[run_x]
         checked.staged.append(
             (
                 offset,
                 code,
                 value,
-                ct_json(ct, json_keys),
-                cell_text(cell(well_i))[:10],
-                cell_text(cell(run_i))[:100],
+                ct_json(ct, json_keys) if any(v is not None for v in ct.values()) else no_ct_json,
+                (well if type(well) is str else cell_text(well))[:10],
+                (run if type(run) is str else cell_text(run))[:100],
             )
         )
     if checked.error_rows:
         checked.staged = [row for row in checked.staged if row[0] not in checked.error_rows]
     return checked
+
+
+def _or(index: int | None, default: int) -> int:
+    return default if index is None else index
+
+
+def _ct_cache() -> Any:
+    """`_ct` remembering text cells: exports repeat "Undetermined" and empty cells."""
+    memo: dict[str, float | bool | None] = {}
+
+    def ct_of(raw: Any) -> float | bool | None:
+        if type(raw) is str:
+            found = memo.get(raw, memo)
+            if found is memo:
+                found = _ct(raw)
+                if len(memo) < 10_000:
+                    memo[raw] = found
+            return found  # type: ignore[return-value]
+        return _ct(raw)
+
+    return ct_of
 
 
 def _ct(raw: Any) -> float | bool | None:
@@ -579,12 +604,14 @@ def prepare(upload: ResultUpload) -> Prepared:
     return Prepared(table, index, header, mapping, fits)
 
 
-def validate_upload(*, by: Any, upload: ResultUpload, mapping: Mapping) -> ResultUpload:
+def validate_upload(
+    *, by: Any, upload: ResultUpload, mapping: Mapping, prepared: Prepared | None = None
+) -> ResultUpload:
     """Check every row against the file's rules and the database; record the report
     and counts on the upload. Writes no result. The rows that passed the file's own
     checks are kept beside the upload so the apply does not read the file again."""
     _require(by, upload)
-    prepared = prepare(upload)
+    prepared = prepared or prepare(upload)
     checked = check_rows(prepared.table, prepared.header_index, mapping)
     _write_side(upload, checked, mapping)
     with transaction.atomic():

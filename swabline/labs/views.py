@@ -316,7 +316,9 @@ def upload_detail(request: HttpRequest, public_id: str, upload_id: str) -> HttpR
                 )
             else:
                 uploads.save_mapping(by=request.user, lab=lab, mapping=mapping)
-                uploads.validate_upload(by=request.user, upload=upload, mapping=mapping)
+                uploads.validate_upload(
+                    by=request.user, upload=upload, mapping=mapping, prepared=prepared
+                )
         except uploads.UploadRefused as exc:
             messages.error(request, exc.messages[0])
         return redirect("labs:upload", lab.public_id, upload.public_id)
