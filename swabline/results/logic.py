@@ -38,7 +38,7 @@ Rules beyond the table, and why:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -168,23 +168,31 @@ def decide(
     current rows pointing at `release`. See the module docstring for the rules.
     """
     now = timezone.now()
-    if rejected_tube_ids is not None:
-        where, source_params = ids_condition("t.id", rejected_tube_ids)
+    ids = list(rejected_tube_ids) if rejected_tube_ids is not None else None
+
+    def tube_in(column: str) -> tuple[str, list[Any]]:
+        if ids is not None:
+            return ids_condition(column, ids)
+        of_release = "SELECT tube_id FROM labs_tuberesult WHERE release_id = %s"
+        return f"{column} IN ({of_release})", [release.pk]
+
+    if ids is not None:
+        where, source_params = ids_condition("t.id", ids)
         source = "sampling_tube t LEFT JOIN labs_tuberesult r ON 1 = 0"
-        tubes, tube_params = ids_condition("s8.tube_id", rejected_tube_ids)
+        result_join, join_params = "LEFT JOIN labs_tuberesult r ON 1 = 0", []
         base = f"'{REJECTED_OUTCOME}'"
     else:
         source = "labs_tuberesult r JOIN sampling_tube t ON t.id = r.tube_id"
         where, source_params = "r.release_id = %s", [release.pk]
-        tubes = "s8.tube_id IN (SELECT tube_id FROM labs_tuberesult WHERE release_id = %s)"
-        tube_params = [release.pk]
+        result_join = "JOIN labs_tuberesult r ON r.tube_id = t.id AND r.release_id = %s"
+        join_params = [release.pk]
         base = _base_state_sql()
+    considered, considered_params = _considered(
+        result_join, join_params, tube_in, base, only_changes
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP}")
-        cursor.execute(
-            f"CREATE TEMP TABLE {TEMP} AS {_considered(source, where, tubes, base, only_changes)}",
-            [True] * 6 + source_params + [True] + tube_params,
-        )
+        cursor.execute(f"CREATE TEMP TABLE {TEMP} AS {considered}", considered_params)
         _one_per_person(cursor)
         cursor.execute(
             f"UPDATE results_outcome SET current = %s, superseded_at = %s WHERE id IN"  # noqa: S608
@@ -225,14 +233,25 @@ OUTCOME_COLUMNS = (
 )
 
 
-def _considered(source: str, where: str, tubes: str, base: str, only_changes: bool) -> str:
+def _considered(
+    result_join: str,
+    join_params: list[Any],
+    tube_in: Callable[[str], tuple[str, list[Any]]],
+    base: str,
+    only_changes: bool,
+) -> tuple[str, list[Any]]:
     """The members whose decision needs the rules beyond the table: those with a
     current outcome already, and those with a recall or recollection sample among
-    these tubes (who may be in two of them). Usually few. `skip` marks those whose
-    current outcome stays (a newer individual result; the same state)."""
+    these tubes (who may be in two of them). Usually few, and found from the small
+    side (current outcomes; the few non-normal samples) without walking every
+    member. `skip` marks those whose current outcome stays (a newer individual
+    result; the same state)."""
     alarming = ", ".join(f"'{s}'" for s in ALARMING)
     skip_same = "d.state = d.prev_state" if only_changes else "d.state = 'recall'"
-    return f"""
+    in1, p1 = tube_in("s1.tube_id")
+    in2, p2 = tube_in("s2.tube_id")
+    in8, p8 = tube_in("s8.tube_id")
+    sql = f"""
       SELECT d.*, CASE WHEN d.newer_kept = 1 OR (d.prev_state IS NOT NULL
           AND d.prev_state = d.state AND {skip_same}) THEN 1 ELSE 0 END AS skip
       FROM (
@@ -244,17 +263,27 @@ def _considered(source: str, where: str, tubes: str, base: str, only_changes: bo
           CASE WHEN o.id IS NOT NULL AND o.sample_id > s.id
                AND (ot.kind = 'individual' OR {base} NOT IN ({alarming}))
                THEN 1 ELSE 0 END AS newer_kept
-        FROM {source}
-        JOIN sampling_sample s ON s.tube_id = t.id AND s.active = %s
+        FROM (
+          SELECT s1.id FROM results_outcome o1
+          JOIN sampling_sample s1 ON s1.person_id = o1.person_id
+            AND s1.campaign_id = o1.campaign_id
+          WHERE o1.current = %s AND s1.active = %s AND {in1}
+          UNION
+          SELECT s2.id FROM sampling_sample s2
+          WHERE s2.active = %s AND {in2} AND s2.person_id IN (
+            SELECT s8.person_id FROM sampling_sample s8
+            WHERE s8.kind <> 'normal' AND s8.active = %s AND {in8})
+        ) c
+        JOIN sampling_sample s ON s.id = c.id
+        JOIN sampling_tube t ON t.id = s.tube_id
+        {result_join}
         LEFT JOIN results_outcome o ON o.person_id = s.person_id
           AND o.campaign_id = s.campaign_id AND o.current = %s
         LEFT JOIN sampling_tube ot ON ot.id = o.tube_id
-        WHERE {where}
-        AND (o.id IS NOT NULL OR s.person_id IN (
-          SELECT s8.person_id FROM sampling_sample s8
-          WHERE s8.kind <> 'normal' AND s8.active = %s AND {tubes}))
       ) d
     """  # noqa: S608 — only constants are interpolated
+    params = [True] * 4 + [True, True, *p1, True, *p2, True, *p8, *join_params, True]
+    return sql, params
 
 
 def _one_per_person(cursor: Any) -> None:

@@ -336,8 +336,8 @@ def test_lab_chain_state_machine(world):
     run_state_machine_as_test(
         LabChain,
         settings=settings(
-            max_examples=25,
-            stateful_step_count=40,
+            max_examples=20,
+            stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
