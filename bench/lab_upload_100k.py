@@ -167,7 +167,29 @@ def timed(label: str, results: dict[str, float], fn: Any, *args: Any, **kwargs: 
     return value
 
 
+class StatementTimes:
+    """Wall time per statement kind during the apply (a Django execute wrapper)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            words = sql.split()
+            kind = " ".join(words[:3]) if words else "?"
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
+
+    def top(self, count: int = 4) -> str:
+        ranked = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:count]
+        return ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in ranked)
+
+
 def upload_once(lab: Any, tech: Any, path: Path) -> tuple[dict[str, float], Any]:
+    from django.db import connection
+
     from swabline.labs import uploads
 
     steps: dict[str, float] = {}
@@ -176,9 +198,25 @@ def upload_once(lab: Any, tech: Any, path: Path) -> tuple[dict[str, float], Any]
     prepared = timed("read", steps, uploads.prepare, up)
     timed("check", steps, uploads.validate_upload, by=tech, upload=up, mapping=prepared.mapping,
           prepared=prepared)  # fmt: skip
-    timed("apply", steps, uploads.apply_upload, by=tech, upload=up, mapping=prepared.mapping)
+    times = StatementTimes()
+    with connection.execute_wrapper(times):
+        timed("apply", steps, uploads.apply_upload, by=tech, upload=up, mapping=prepared.mapping)
+    print(f"  apply's slowest statements: {times.top()}")
     up.refresh_from_db()
     return steps, up
+
+
+def raw_tube_update(url: str) -> float:
+    """The state machine's own write, alone: the same 100k tubes' status in one UPDATE
+    (rolled back). An upload must do it too (`received → resulted`)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        conn.execute("UPDATE sampling_tube SET status = 'released' WHERE status = 'resulted'")
+        seconds = time.perf_counter() - started
+        conn.rollback()
+    return seconds
 
 
 def raw_copy(url: str, path: Path) -> float:
@@ -241,6 +279,8 @@ def main(argv: list[str]) -> int:
     )
     floor = raw_copy(args.url, path)
     print(f"raw COPY of the same rows: {floor:.2f} s; upload/raw = {total / floor:.1f}×")
+    tubes = raw_tube_update(args.url)
+    print(f"raw UPDATE of the same tubes' status (trigger + 7 indexes): {tubes:.2f} s")
     print(f"load average after: {os.getloadavg()}")
     ok = total <= TARGET_SECONDS and up.created == args.rows and up2.created == 0
     print(f"target ≤ {TARGET_SECONDS:.0f} s: {'met' if ok else 'MISSED'}")
