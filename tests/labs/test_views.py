@@ -191,3 +191,22 @@ def test_alarm_settings_form(world):
         .status_code
         == 302
     )
+
+
+def test_a_supervisor_corrects_a_released_result_with_a_reason(world):
+    from swabline.results.services import release_results
+
+    (tube,) = received_tubes(world)
+    result = enter(world, tube, "negative")
+    release_results(by=world.users["labsupervisor_a"], lab=world.lab_a, result_ids=[result.pk])
+    client = world.client_for("labsupervisor_a")
+    target = url("tube", world.lab_a, tube.code)
+    assert client.post(target, {"value": "positive", "reason": ""}).status_code == 200
+    assert TubeResult.objects.get(current=True).value == "negative"
+    assert (
+        client.post(target, {"value": "positive", "reason": "Wrong well read"}).status_code == 302
+    )
+    current = TubeResult.objects.get(current=True)
+    assert (current.value, current.state, current.amends_id) == ("positive", "released", result.pk)
+    page = client.get(target).content.decode()
+    assert "Wrong well read" in page and "state-superseded" in page
