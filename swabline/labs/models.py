@@ -86,8 +86,9 @@ class TubeResult(models.Model):
         db_index=False,
         db_constraint=False,
     )
-    # Idempotency for API batches (client-generated id per result).
-    client_id = models.UUIDField(unique=True, null=True, blank=True)
+    # Idempotency for API batches (client-generated id per result); unique where set
+    # (a partial index: uploaded rows have none and cost it nothing).
+    client_id = models.UUIDField(null=True, blank=True)
     state = models.CharField(
         _("state"), max_length=12, choices=ResultState.choices, default=ResultState.ENTERED
     )
@@ -110,7 +111,12 @@ class TubeResult(models.Model):
     )
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     release = models.ForeignKey(
-        "results.Release", on_delete=models.PROTECT, null=True, blank=True, related_name="results"
+        "results.Release",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="results",
+        db_index=False,  # partial index below: only released results have one
     )
     # A correction: the result it replaces and why.
     amends = models.OneToOneField(
@@ -131,12 +137,22 @@ class TubeResult(models.Model):
             models.Index(
                 fields=["lab", "entered_by", "entered_at"], name="result_recent_by_technician"
             ),
+            models.Index(
+                fields=["release"],
+                condition=models.Q(release__isnull=False),
+                name="result_by_release",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["tube"],
                 condition=models.Q(current=True),
                 name="result_one_current_per_tube",
+            ),
+            models.UniqueConstraint(
+                fields=["client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="result_client_id_once",
             ),
             models.CheckConstraint(
                 condition=models.Q(value__in=ResultValue.values), name="result_value_known"

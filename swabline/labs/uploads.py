@@ -52,6 +52,7 @@ MAX_ROWS = 200_000
 HEADER_SCAN_ROWS = 30
 REPORT_LIMIT = 1000
 STAGE = "labs_result_stage"
+CLASSIFIED = "labs_result_classified"
 DEFAULT_MAPPING = "default"
 
 # Header words (folded) that name each field, and the words PCR software uses for results.
@@ -495,15 +496,19 @@ def _classify(lab: Lab, checked: Checked) -> dict[str, int]:
     sql, params = _classified_sql(lab)
     counts: dict[str, int] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT kind, COUNT(*) FROM ({sql}) c GROUP BY kind", params)  # noqa: S608
+        # Classified once, kept for the report, the insert and the tube update.
+        cursor.execute(f"DROP TABLE IF EXISTS {CLASSIFIED}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {CLASSIFIED} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {CLASSIFIED}")
+        cursor.execute(f"SELECT kind, COUNT(*) FROM {CLASSIFIED} GROUP BY kind")  # noqa: S608
         for kind, count in cursor.fetchall():
             counts[kind] = count
         if not set(counts) - {"new", "unchanged"}:
             return counts
         cursor.execute(
-            f"SELECT row_no, value, existing, existing_state, kind FROM ({sql}) c "  # noqa: S608
-            f"WHERE kind NOT IN ('new', 'unchanged') ORDER BY row_no LIMIT {REPORT_LIMIT}",
-            params,
+            f"SELECT row_no, value, existing, existing_state, kind FROM {CLASSIFIED} "  # noqa: S608
+            f"WHERE kind NOT IN ('new', 'unchanged') ORDER BY row_no LIMIT {REPORT_LIMIT}"
         )
         problems = cursor.fetchall()
     checked.contradictions = counts.get("contradiction", 0)
@@ -747,25 +752,15 @@ def apply_upload(
 
 
 def _insert(by: Any, upload: ResultUpload) -> int:
-    """Write the rows classified new: their results, then their tubes' status."""
-    sql, params = _classified_sql(upload.lab)
+    """Write the rows `_classify` found new: their results, then their tubes' status."""
     ct = "CAST(n.ct AS jsonb)" if connection.vendor == "postgresql" else "n.ct"
-    new = f"{STAGE}_new"
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {new}")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {new} AS SELECT c.tube_id, c.value, c.ct, c.well, c.run_id "  # noqa: S608
-            f"FROM ({sql}) c WHERE c.kind = 'new'",
-            params,
-        )
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {new}")
         cursor.execute(
             f"""
             INSERT INTO labs_tuberesult (tube_id, lab_id, value, ct_values, method, well, run_id,
                 source, upload_id, state, "current", entered_by_id, entered_at, amendment_reason)
             SELECT n.tube_id, %s, n.value, {ct}, '', n.well, n.run_id, %s, %s, %s, %s, %s, %s, ''
-            FROM {new} n
+            FROM {CLASSIFIED} n WHERE n.kind = 'new'
             """,  # noqa: S608
             [upload.lab_id, ResultSource.UPLOAD, upload.pk, ResultState.ENTERED, True, by.pk,
              timezone.now()],
@@ -773,10 +768,10 @@ def _insert(by: Any, upload: ResultUpload) -> int:
         created = cursor.rowcount
         cursor.execute(
             f"UPDATE sampling_tube SET status = %s WHERE status = %s AND id IN "  # noqa: S608
-            f"(SELECT tube_id FROM {new})",
+            f"(SELECT tube_id FROM {CLASSIFIED} WHERE kind = 'new')",
             [TubeStatus.RESULTED, TubeStatus.RECEIVED],
         )
-        cursor.execute(f"DROP TABLE {new}")
+        cursor.execute(f"DROP TABLE {CLASSIFIED}")
     return created
 
 
