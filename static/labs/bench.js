@@ -82,7 +82,16 @@
     if (KEYS[key]) { event.preventDefault(); choose(KEYS[key]); return; }
     if (key === "r" && !replaceBox.hidden) { event.preventDefault(); replace.checked = !replace.checked; return; }
     if (key === "enter") { event.preventDefault(); save(); return; }
-    if (key === "escape") { event.preventDefault(); reset(); }
+    if (key === "escape") { event.preventDefault(); reset(); return; }
+    // The scanner started the next tube before a result key: start over from it,
+    // saying that the previous tube was not saved (it stays on the worklist).
+    if (/^[0-9]$/.test(event.key)) {
+      event.preventDefault();
+      var dropped = selected;
+      reset();
+      scan.value = event.key;
+      say(dropped + ": " + bench.dataset.msgDropped, false);
+    }
   });
 
   form.addEventListener("keydown", function (event) {
