@@ -1,7 +1,9 @@
 """A Hypothesis state machine drives tubes through every allowed and forbidden
 transition — open, fill, close, cancel (the station's services), ship, receive,
-reject (the tube transition function; the rejection through the results service),
-enter, release, correct — and checks the invariants after every step:
+reject (the shipping services, which call the results service), enter (the labs
+service), release, correct (the results services), and every forbidden status
+change through the tube transition function — and checks the invariants after
+every step:
 
 - every sampled person has exactly one current outcome (derived), and a stored one
   once a tube of theirs is released or rejected;
@@ -21,7 +23,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -31,6 +33,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from swabline.labs import services as labs
 from swabline.labs.enums import ResultState
 from swabline.labs.models import TubeResult
 from swabline.results import services
@@ -41,7 +44,8 @@ from swabline.sampling import services as sampling
 from swabline.sampling.enums import ALLOWED_TRANSITIONS, SampleKind, TubeKind, TubeStatus
 from swabline.sampling.models import Sample, Tube
 from swabline.sampling.services import InvalidTransition
-from swabline.shipping.models import TubeRejection
+from swabline.shipping import services as shipping
+from swabline.shipping.models import ShipmentTube
 from tests.factories import PersonFactory
 from tests.sampling.factories import labels
 
@@ -122,12 +126,35 @@ class LabChain(RuleBasedStateMachine):
         for _ in range(steps):
             self._advance_one(i, value, release)
 
+    @precondition(lambda self: self.tubes)
+    @rule(i=st.integers(0, 50), value=st.sampled_from(VALUES), reject=st.booleans())
+    def through_the_lab(self, i: int, value: str, reject: bool) -> None:
+        """One tube all the way: closed, shipped, received, then rejected or resulted
+        and released — a whole lab day in one step, so examples reach the outcomes."""
+        tube = self._pick(
+            i, TubeStatus.OPEN, TubeStatus.CLOSED, TubeStatus.SHIPPED, TubeStatus.RECEIVED
+        )
+        if tube is None or (tube.status == TubeStatus.OPEN and not tube.member_count):
+            return
+        while tube.status != TubeStatus.RECEIVED:
+            self._step(tube, value, False)
+            tube.refresh_from_db()
+        if reject:
+            code = tube.code
+            shipping.reject_tube(by=self.tech, lab=self.world.lab_a, code=code, reason="leaked")
+            event("tube rejected")
+        else:
+            self._step(tube, value, True)
+
     def _advance_one(self, i: int, value: str, release: bool) -> None:
         tube = self._pick(
             i, TubeStatus.OPEN, TubeStatus.CLOSED, TubeStatus.SHIPPED, TubeStatus.RECEIVED
         )
-        if tube is None:
-            return
+        if tube is not None:
+            self._step(tube, value, release)
+
+    def _step(self, tube: Tube, value: str, release: bool) -> None:
+        """`tube` one step down the chain (an empty open tube stays)."""
         if tube.status == TubeStatus.OPEN:
             if tube.member_count:
                 self._move(tube, TubeStatus.CLOSED)
@@ -140,6 +167,7 @@ class LabChain(RuleBasedStateMachine):
                 services.release_results(
                     by=self.supervisor, lab=self.world.lab_a, result_ids=[result.pk]
                 )
+                event("results released")
 
     @precondition(lambda self: len(self.tubes) < 8)
     @rule(individual=st.booleans())
@@ -201,9 +229,17 @@ class LabChain(RuleBasedStateMachine):
     # --- shipping and the lab ------------------------------------------------------
 
     def _ship_receive(self, tube: Tube) -> None:
+        """The shipping services: pack and hand over (closed → shipped), then the lab
+        receives the box (shipped → received)."""
+        lab = self.world.lab_a
         if tube.status == TubeStatus.CLOSED:
-            self._move(tube, TubeStatus.SHIPPED)
-        self._move(tube, TubeStatus.RECEIVED)
+            courier = self.world.users["courier_a"]
+            box = shipping.create_shipment(by=courier, site=tube.site, lab=lab)
+            shipping.add_tubes(by=courier, shipment=box, codes=[tube.code])
+            shipping.hand_over(by=courier, shipment=box)
+            return
+        box = ShipmentTube.objects.get(tube=tube, active=True).shipment
+        shipping.receive(by=self.tech, shipment=box, codes=[tube.code])
 
     @precondition(lambda self: self.tubes)
     @rule(i=st.integers(0, 50))
@@ -211,20 +247,14 @@ class LabChain(RuleBasedStateMachine):
         tube = self._pick(i, TubeStatus.SHIPPED, TubeStatus.RECEIVED)
         if tube is None or i % 3:  # reject rarely
             return
-        with transaction.atomic():
-            self._move(tube, TubeStatus.REJECTED)
-            TubeRejection.objects.create(
-                tube=tube, lab=self.world.lab_a, reason="leaked", rejected_by=self.tech
-            )
-            release = services.record_rejection(by=self.tech, tubes=[tube], reason_label="Leaked")
-        assert release is not None and release.tubes == 1
+        # shipping.reject_tube moves it and calls services.record_rejection inside.
+        shipping.reject_tube(by=self.tech, lab=self.world.lab_a, code=tube.code, reason="leaked")
+        event("tube rejected")
+        assert Tube.objects.get(pk=tube.pk).status == TubeStatus.REJECTED
 
     def _enter(self, tube: Tube, value: str) -> None:
-        with transaction.atomic():
-            self._move(tube, TubeStatus.RESULTED)
-            TubeResult.objects.create(
-                tube=tube, lab=self.world.lab_a, value=value, entered_by=self.tech
-            )
+        """The bench's service: a result entered, the tube received → resulted."""
+        labs.record_result(by=self.tech, lab=self.world.lab_a, value=value, tube=tube)
 
     @rule(take=st.integers(1, 5), retry=st.booleans())
     def release(self, take: int, retry: bool) -> None:
@@ -238,6 +268,8 @@ class LabChain(RuleBasedStateMachine):
             by=self.supervisor, lab=self.world.lab_a, result_ids=ids, client_id=client_id
         )
         assert first.tubes == len(ids)
+        if ids:
+            event("results released")
         if retry:
             count = Outcome.objects.count()
             again = services.release_results(
@@ -261,6 +293,7 @@ class LabChain(RuleBasedStateMachine):
             by=self.supervisor, result=result, value=value, reason="Sửa kết quả"
         )
         assert new.amends_id == result.pk
+        event("result corrected")
 
     @precondition(lambda self: self.tubes)
     @rule(i=st.integers(0, 50), to=st.sampled_from(STATUSES))
