@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.utils import translation
 from openpyxl import Workbook
 
 from swabline.labs import services, uploads
@@ -141,7 +142,8 @@ def test_per_row_report(world):
         ["A8", "", "", "", "Negative", ""],
         ["A9", ok.code, "abc", "", "Maybe", ""],
     ])  # fmt: skip
-    up, _ = check(world, data)
+    with translation.override("en"):  # the report keeps messages in the uploader's language
+        up, _ = check(world, data)
     assert [(e["row"], e["field"], e["code"]) for e in up.report] == [
         (3, "tube_code", "unknown_tube"),
         (4, "tube_code", "not_at_lab"),
