@@ -32,6 +32,7 @@ from swabline.sampling.sync.events import (
     brief,
     conflict,
     outcome,
+    payload_extras,
     plain,
 )
 from swabline.sampling.sync.state import Audit, Member, NewSample, State, TubeState, Where
@@ -307,18 +308,10 @@ class Playing(State):
     def _record(self, event: EventIn, result: EventResult) -> tuple[Any, ...]:
         """The event log row (see EVENT_FIELDS): what was asked, without the scanned
         text, and the fate."""
-        payload: dict[str, Any] = {"params": plain(result.params)}
-        if event.seq is not None:
-            payload["seq"] = event.seq
-        for name in ("kind", "reason"):
-            if getattr(event, name):
-                payload[name] = getattr(event, name)
-        if event.override:
-            payload["override"] = True
-        if event.resolves:
-            payload["resolves"] = str(event.resolves)
-        if event.id in self.scan_kinds:
-            payload["scan"] = self.scan_kinds[event.id]
+        payload = {
+            "params": plain(result.params),
+            **payload_extras(event, self.scan_kinds.get(event.id)),
+        }
         return (
             event.id, self.device_id, self.by.pk, self.site.pk, self.site.province_code,
             event.type, event.tube, result.person_id, payload, event.at, self.now,
