@@ -52,6 +52,9 @@ def any_of(column: str, values: Collection[Any], sql_type: str) -> tuple[str, li
     values = list(values)
     if not values:
         return "1 = 0", []
+    if len(values) == 1:  # a lone scan's lookups: binding an array costs more than the query
+        cast = f"::{sql_type}" if connection.vendor == "postgresql" else ""
+        return f"{column} = %s{cast}", values
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s::{sql_type}[])", [values]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", values
