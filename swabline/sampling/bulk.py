@@ -21,6 +21,8 @@ from django.db import connection, models
 
 # Below this many rows a multi-row INSERT beats COPY's extra protocol round trips.
 COPY_FROM = 20
+# Types whose text form never holds a comma (see `any_of`).
+_JOINABLE = frozenset({"bigint", "uuid"})
 
 
 @contextmanager
@@ -56,6 +58,11 @@ def any_of(column: str, values: Collection[Any], sql_type: str) -> tuple[str, li
         cast = f"::{sql_type}" if connection.vendor == "postgresql" else ""
         return f"{column} = %s{cast}", values
     if connection.vendor == "postgresql":
+        if sql_type in _JOINABLE:
+            # One text parameter split by the server: Django's client-side binding
+            # quotes a list element by element in Python (a 500-event batch's ids).
+            joined = ",".join(str(v) for v in values)
+            return f"{column} = ANY(string_to_array(%s, ',')::{sql_type}[])", [joined]
         return f"{column} = ANY(%s::{sql_type}[])", [values]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", values
 
