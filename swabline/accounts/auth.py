@@ -16,7 +16,6 @@ user's assignments up on every request was most of a scan's cost (two queries,
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest
 from django.utils import timezone
@@ -76,10 +76,21 @@ def user_for_token(raw: str) -> Any | None:
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
-    user = copy.copy(token.user)
+    user = _own_copy(token.user)
     user.api_token = token  # type: ignore[attr-defined]
     user._swabline_grants = entry.grants  # type: ignore[attr-defined]
     return user
+
+
+def _own_copy(user: User) -> User:
+    """A shallow copy of `user` for one request (copy.copy goes through pickling's
+    protocol: ~7x slower). Its relations are loaded again if asked for."""
+    clone = User.__new__(User)
+    clone.__dict__.update(user.__dict__)
+    state = ModelState()
+    state.db, state.adding = user._state.db, False
+    clone._state = state
+    return clone
 
 
 def _load(key: str) -> _Entry | None:
