@@ -21,6 +21,11 @@ after a few attempts event by event, each in its own savepoint; an event that
 still cannot be settled is answered `conflict`/`retry` without being recorded, so
 the station sends it again.
 
+A lone plain scan (the online station's every request) first tries `quick`: on
+PostgreSQL the usual case is one person lookup and one call of the database
+function `sampling_add_scanned`, outside any transaction, writing the same rows as
+a run would; anything else is handed to a run as above.
+
 Adding a person normally writes no audit event: the sample row (who, when, from
 which event) and the event log are that record. Everything else that changes a
 tube or undoes a sample (open, close, cancel, remove, override) is audited.
