@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from swabline.campaigns.enums import CampaignStatus
 from swabline.campaigns.models import Site
-from swabline.sampling import scans
+from swabline.sampling import bulk, scans
 from swabline.sampling.codes import display_name
 from swabline.sampling.enums import EventType, Fate, SampleKind, TubeStatus
 from swabline.sampling.messages import Reason
@@ -91,12 +91,11 @@ def add_scanned(
     # Alone (a request), the call is its own transaction: no BEGIN, no COMMIT.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with guard, connection.cursor() as cursor:
-            cursor.execute(_CALL, params)
-            row = cursor.fetchone()
+        with guard:
+            rows = bulk.select(_CALL, params)
     except (IntegrityError, OperationalError):
         return None
-    done = row[0] if row else None
+    done = rows[0][0] if rows else None
     if not done:
         return None
     position, limit = done
