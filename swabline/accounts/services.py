@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from swabline.accounts.auth import forget_token
 from swabline.accounts.enums import Role, ScopeKind
 from swabline.accounts.models import ApiToken, Assignment, User, hash_token
 from swabline.accounts.roles import ROLE_SCOPES
@@ -47,6 +48,9 @@ def revoke_token(*, token: ApiToken, by: User) -> bool:
     )
     if changed:
         audit.record(by=by, action="token.revoked", subject=token)
+    # Refused from the next request in this process; other processes within
+    # API_AUTH_CACHE_SECONDS (see accounts.auth).
+    forget_token(token.key_hash)
     return bool(changed)
 
 

@@ -21,6 +21,8 @@ from django.db import connection, models
 
 # Below this many rows a multi-row INSERT beats COPY's extra protocol round trips.
 COPY_FROM = 20
+# Types whose text form never holds a comma (see `any_of`).
+_JOINABLE = frozenset({"bigint", "uuid"})
 
 
 @contextmanager
@@ -37,10 +39,28 @@ def pipeline() -> Iterator[None]:
 
 
 def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Rows of a raw SELECT (the ORM's compile step costs more than a scan's work)."""
-    with connection.cursor() as cursor:
+    """Rows of a raw SELECT (the ORM's compile step costs more than a scan's work).
+
+    On PostgreSQL the parameters are bound by the server, through psycopg's own
+    cursor: Django's cursor quotes them into the SQL text in Python, and the server
+    then parses and plans every statement afresh; psycopg prepares a statement it
+    has run five times on a connection, so a station's per-scan statements are
+    planned once per server process. Errors become Django's; the statement is
+    logged like any query when queries are (tests count them)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    started = time.monotonic()
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if connection.queries_logged:
+        duration = time.monotonic() - started
+        connection.queries_log.append({"sql": f"{sql} {params!r}", "time": f"{duration:.3f}"})
+    return rows
 
 
 def any_of(column: str, values: Collection[Any], sql_type: str) -> tuple[str, list[Any]]:
@@ -52,7 +72,15 @@ def any_of(column: str, values: Collection[Any], sql_type: str) -> tuple[str, li
     values = list(values)
     if not values:
         return "1 = 0", []
+    if len(values) == 1:  # a lone scan's lookups: binding an array costs more than the query
+        cast = f"::{sql_type}" if connection.vendor == "postgresql" else ""
+        return f"{column} = %s{cast}", values
     if connection.vendor == "postgresql":
+        if sql_type in _JOINABLE:
+            # One text parameter split by the server: Django's client-side binding
+            # quotes a list element by element in Python (a 500-event batch's ids).
+            joined = ",".join(str(v) for v in values)
+            return f"{column} = ANY(string_to_array(%s, ',')::{sql_type}[])", [joined]
         return f"{column} = ANY(%s::{sql_type}[])", [values]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", values
 

@@ -341,3 +341,17 @@ def test_a_sample_racing_the_tubes_closing_is_refused(world):
     assert outcome[0] == "closed"
     assert "members cannot change" in outcome[1]
     assert Sample.objects.filter(tube=tube).count() == 1
+
+
+@pytest.mark.django_db
+def test_sampling_tables_carry_no_like_twin_indexes():
+    """Nothing matches these columns with LIKE; each twin index was one more write per
+    scan (migration 0005)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the _like twins are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename LIKE 'sampling\\_%%'"
+            " AND indexdef LIKE '%%pattern_ops%%'"
+        )
+        assert cursor.fetchall() == []

@@ -21,6 +21,11 @@ after a few attempts event by event, each in its own savepoint; an event that
 still cannot be settled is answered `conflict`/`retry` without being recorded, so
 the station sends it again.
 
+A lone plain scan (the online station's every request) first tries `quick`: on
+PostgreSQL the usual case is one person lookup and one call of the database
+function `sampling_add_scanned`, outside any transaction, writing the same rows as
+a run would; anything else is handed to a run as above.
+
 Adding a person normally writes no audit event: the sample row (who, when, from
 which event) and the event log are that record. Everything else that changes a
 tube or undoes a sample (open, close, cancel, remove, override) is audited.
@@ -43,6 +48,7 @@ from swabline.sampling.codes import normalize_tube_code
 from swabline.sampling.enums import EventType, Fate, SampleKind
 from swabline.sampling.messages import Reason
 from swabline.sampling.models import DeviceSync, StationEvent
+from swabline.sampling.sync import quick
 from swabline.sampling.sync.events import (
     ATTEMPTS,
     DEVICE_TOUCH_SECONDS,
@@ -84,6 +90,15 @@ def apply(
     savepoint inside the caller's."""
     order = station_order(events)
     ordered = [_normalized(events[i]) for i in order]
+    if (
+        len(ordered) == 1
+        and quick.eligible(ordered[0], site, now)
+        and not _touch_due(by=by, site=site, device_id=device_id)
+    ):
+        # The online station's lone scan: one database call when it is the usual case.
+        done = quick.add_scanned(by=by, site=site, device_id=device_id, event=ordered[0], now=now)
+        if done is not None:
+            return [done]
     played = _attempt(by=by, site=site, device_id=device_id, events=ordered, now=now, touch=True)
     if played is None:
         played = [
@@ -163,6 +178,14 @@ def _one_by_one(
 
 
 _touched: dict[tuple[str, int, int], float] = {}
+
+
+def _touch_due(*, by: Any, site: Site, device_id: str) -> bool:
+    """Whether an applied event would write the device's last sync now."""
+    if not device_id:
+        return False
+    last = _touched.get((device_id, by.pk, site.pk))
+    return last is None or time.monotonic() - last >= DEVICE_TOUCH_SECONDS
 
 
 def _touch_device(*, by: Any, site: Site, device_id: str, now: dt.datetime, recount: bool) -> None:

@@ -122,5 +122,23 @@ def brief(person: scans.PersonRow) -> PersonBrief:
     return PersonBrief(person.public_id, display_name(person.full_name), person.birth_year)
 
 
+def payload_extras(event: EventIn, scan_kind: str | None) -> dict[str, Any]:
+    """What the event log keeps of an event besides its result's params: never the
+    scanned text, only which kind of key it was (`scan_kind`)."""
+    payload: dict[str, Any] = {}
+    if event.seq is not None:
+        payload["seq"] = event.seq
+    for name in ("kind", "reason"):
+        if getattr(event, name):
+            payload[name] = getattr(event, name)
+    if event.override:
+        payload["override"] = True
+    if event.resolves:
+        payload["resolves"] = str(event.resolves)
+    if scan_kind is not None:
+        payload["scan"] = scan_kind
+    return payload
+
+
 def plain(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, int | float | bool) else str(v) for k, v in params.items()}

@@ -20,7 +20,6 @@ from swabline.sampling.enums import (
 )
 from swabline.sampling.messages import Reason
 from swabline.sampling.sync.events import (
-    CLOCK_AHEAD,
     CLOSED_TO_CAPTURE,
     SAMPLE_KINDS,
     TRANSIENT,
@@ -32,6 +31,7 @@ from swabline.sampling.sync.events import (
     brief,
     conflict,
     outcome,
+    payload_extras,
     plain,
 )
 from swabline.sampling.sync.state import Audit, Member, NewSample, State, TubeState, Where
@@ -82,7 +82,7 @@ class Playing(State):
 
     def _describe_tube(self, event: EventIn, result: EventResult) -> None:
         tube = self.tubes.get(event.tube)
-        if result.tube is None and tube is not None and tube.site_id == self.site.pk:
+        if result.tube is None and tube is not None and tube.site_id == self.site_id:
             result.tube = tube.brief()
 
     def _describe_people(self, results: list[EventResult]) -> None:
@@ -97,8 +97,7 @@ class Playing(State):
     def _check(self, event: EventIn) -> EventResult | None:
         """What no event may do: come from a wrong clock, miss its tube, or capture
         in a closed campaign."""
-        earliest = self.campaign.starts_on - CLOCK_AHEAD
-        if event.at > self.now + CLOCK_AHEAD or timezone.localdate(event.at) < earliest:
+        if event.at > self.latest_at or event.at < self.earliest_at:
             local = timezone.localtime(event.at)
             return conflict(event, Reason.CLOCK, at=f"{local:%d/%m/%Y %H:%M}")
         if not event.tube:
@@ -109,7 +108,7 @@ class Playing(State):
             tube = self.tubes.get(event.tube)
             if tube is None:
                 return conflict(event, Reason.TUBE_UNKNOWN, tube=event.tube)
-            if tube.site_id != self.site.pk:
+            if tube.site_id != self.site_id:
                 site = self.site_names.get(tube.site_id, "")
                 return conflict(event, Reason.OTHER_SITE, tube=tube.code, site=site)
         return None
@@ -307,20 +306,12 @@ class Playing(State):
     def _record(self, event: EventIn, result: EventResult) -> tuple[Any, ...]:
         """The event log row (see EVENT_FIELDS): what was asked, without the scanned
         text, and the fate."""
-        payload: dict[str, Any] = {"params": plain(result.params)}
-        if event.seq is not None:
-            payload["seq"] = event.seq
-        for name in ("kind", "reason"):
-            if getattr(event, name):
-                payload[name] = getattr(event, name)
-        if event.override:
-            payload["override"] = True
-        if event.resolves:
-            payload["resolves"] = str(event.resolves)
-        if event.id in self.scan_kinds:
-            payload["scan"] = self.scan_kinds[event.id]
+        payload = {
+            "params": plain(result.params),
+            **payload_extras(event, self.scan_kinds.get(event.id)),
+        }
         return (
-            event.id, self.device_id, self.by.pk, self.site.pk, self.site.province_code,
+            event.id, self.device_id, self.user_id, self.site_id, self.site.province_code,
             event.type, event.tube, result.person_id, payload, event.at, self.now,
             result.fate, result.reason, None, None,
         )  # fmt: skip

@@ -8,11 +8,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
+
 from swabline.campaigns.models import Campaign, Site
 from swabline.people.models import Person
 from swabline.sampling import scans
 from swabline.sampling.models import SamplingSettings
-from swabline.sampling.sync.events import EventIn, EventResult, TubeBrief
+from swabline.sampling.sync.events import CLOCK_AHEAD, EventIn, EventResult, TubeBrief
 
 NO_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -103,6 +105,15 @@ class State:
         self.device_id = device_id
         self.events = events
         self.now = now
+        # Read once: a batch asks for them per event.
+        self.site_id: int = site.pk
+        self.campaign_id: int = self.campaign.pk
+        self.user_id: int = by.pk
+        # An event is too early when its local date is before this day; comparing
+        # instants is the same test without a time zone conversion per event.
+        earliest = self.campaign.starts_on - CLOCK_AHEAD
+        self.earliest_at = timezone.make_aware(dt.datetime.combine(earliest, dt.time.min))
+        self.latest_at = now + CLOCK_AHEAD
         self.tubes: dict[str, TubeState] = {}
         self.seen: dict[uuid.UUID, dict[str, Any]] = {}
         self.people: dict[uuid.UUID, scans.PersonRow | scans.ScanError] = {}

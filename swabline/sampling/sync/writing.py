@@ -57,8 +57,8 @@ class Writing(State):
 
     def _sample_row(self, s: NewSample) -> tuple[Any, ...]:
         return (
-            s.tube.pk, s.person_id, self.campaign.pk, self.site.province_code, s.position,
-            s.kind, s.removed_at is None, s.removed_at, s.event.at, self.by.pk, self.now,
+            s.tube.pk, s.person_id, self.campaign_id, self.site.province_code, s.position,
+            s.kind, s.removed_at is None, s.removed_at, s.event.at, self.user_id, self.now,
             s.event.id,
         )  # fmt: skip
 
