@@ -26,6 +26,8 @@ class Reason:
     # applied, with a notice
     TUBE_FULL_CLOSED = "tube_full_closed"
     OVERRIDE = "override"
+    RECALL_SAMPLE = "recall_sample"
+    RECOLLECT_SAMPLE = "recollect_sample"
     LABEL_OTHER_SITE = "label_other_site"
     # duplicate: nothing to do
     REPLAYED = "replayed"
@@ -51,6 +53,7 @@ class Reason:
     ALREADY_SAMPLED = "already_sampled"
     NEEDS_OVERRIDE = "needs_override"
     RECALL_NEEDS_INDIVIDUAL = "recall_needs_individual"
+    RECALL_LISTED = "recall_listed"
     SCAN_INVALID = "scan_invalid"
     SCAN_KEYBOARD = "scan_keyboard"
     SCAN_IS_TUBE = "scan_is_tube"
@@ -73,6 +76,12 @@ _NOTICES: dict[str, StrOrPromise] = {
     Reason.OVERRIDE: _(
         "%(person)s, %(birth_year)s — %(count)s/%(limit)s, sampled again (also in tube "
         "%(other_tube)s at %(other_site)s)."
+    ),
+    Reason.RECALL_SAMPLE: _(
+        "%(person)s, %(birth_year)s — RECALL: individual sample after a positive pool."
+    ),
+    Reason.RECOLLECT_SAMPLE: _(
+        "%(person)s, %(birth_year)s — %(count)s/%(limit)s, sampled again (recollection)."
     ),
     Reason.LABEL_OTHER_SITE: _(
         "Tube %(tube)s opened: 0/%(limit)s. This label was issued to another site."
@@ -105,6 +114,10 @@ _NOTICES: dict[str, StrOrPromise] = {
     ),
     Reason.NEEDS_OVERRIDE: _("A recall or recollection sample must be confirmed (override)."),
     Reason.RECALL_NEEDS_INDIVIDUAL: _("A recall sample goes into an individual tube."),
+    Reason.RECALL_LISTED: _(
+        "%(person)s is on the recall list (their pool was positive): open an individual "
+        "tube and scan them into it."
+    ),
     Reason.SCAN_IS_TUBE: _("This is a tube label, not a person's code."),
     Reason.PERSON_UNKNOWN: _("No one is registered with this code. Check it, or register them."),
     Reason.RETRY: _("The server was busy with the same tube or person. This will be sent again."),

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from swabline.campaigns.enums import CampaignStatus, TestType
-from swabline.sampling import scans
+from swabline.sampling import hooks, scans
 from swabline.sampling.codes import is_valid_damm, looks_generated
 from swabline.sampling.enums import (
     ALLOWED_TRANSITIONS,
@@ -37,12 +37,13 @@ from swabline.sampling.sync.events import (
 from swabline.sampling.sync.state import Audit, Member, NewSample, State, TubeState, Where
 
 
-def recall_listed(person: scans.PersonRow, kind: str) -> bool:
-    """Whether `person` is on this campaign's recall (or recollection) list.
-
-    Hook for the recall lists (issue 5): until they exist, no one is listed, so a
-    recall or recollection sample needs the sampler's explicit override.
-    """
+def recall_listed(person: scans.PersonRow, kind: str, campaign_id: int) -> bool:
+    """Whether `person` is on this campaign's recall (or recollection) list, as the
+    results app answers through `sampling.hooks`."""
+    if kind == SampleKind.RECALL:
+        return hooks.recall_pending(person.id, campaign_id)
+    if kind == SampleKind.RECOLLECT:
+        return hooks.recollect_pending(person.id, campaign_id)
     return False
 
 
@@ -175,11 +176,22 @@ class Playing(State):
         kind = event.kind or SampleKind.NORMAL
         if kind not in SAMPLE_KINDS:
             return conflict(event, Reason.INVALID, person, field="kind")
-        if kind != SampleKind.NORMAL and not (event.override or recall_listed(person, kind)):
+        listed = kind != SampleKind.NORMAL and recall_listed(person, kind, self.campaign_id)
+        if kind != SampleKind.NORMAL and not (event.override or listed):
             return conflict(event, Reason.NEEDS_OVERRIDE, person)
         if kind == SampleKind.RECALL and tube.kind != TubeKind.INDIVIDUAL:
             return conflict(event, Reason.RECALL_NEEDS_INDIVIDUAL, person)
         notice, other = "", self.active.get(person.id) if kind == SampleKind.NORMAL else None
+        if other is not None and recall_listed(person, SampleKind.RECALL, self.campaign_id):
+            # Their pool was positive: scanned anywhere, they get an individual
+            # recall sample, never a second place in a pool.
+            if tube.kind != TubeKind.INDIVIDUAL:
+                return conflict(event, Reason.RECALL_LISTED, person)
+            return self._admit(event, tube, person, SampleKind.RECALL, Reason.RECALL_SAMPLE, None)
+        if other is not None and recall_listed(person, SampleKind.RECOLLECT, self.campaign_id):
+            return self._admit(
+                event, tube, person, SampleKind.RECOLLECT, Reason.RECOLLECT_SAMPLE, None
+            )
         if other is not None:
             params = {"other_tube": other.tube_code, "other_site": self.site_names[other.site_id]}
             if not event.override:
