@@ -16,7 +16,7 @@ the EXCEPTION block rolls this call back). The tube rules stay where they were:
 the constraints and triggers of migration 0002 check these writes as any others.
 
 The literals below are values of `sampling.enums` and `messages.Reason`.
-See docs/decisions/0003-station-scan-in-one-round-trip.md.
+See docs/decisions/0005-station-scan-in-one-round-trip.md.
 """
 
 from __future__ import annotations
