@@ -2336,15 +2336,20 @@ def insert_statements() -> Statements:
                 f"Person.{model_field.name} has no default: teach the import to fill it."
             )
     table = person.db_table
+    # LATERAL … LIMIT 1 (and the scalar subquery below) rather than joins: one index
+    # probe per staged row, whatever the planner believes about the size of the table
+    # (it is planned as it was when the transaction began, and grows meanwhile).
+    # SQLite has no LATERAL; it probes the index of a plain join anyway.
+    holder = (
+        f"LEFT JOIN LATERAL (SELECT c.id, c.name_folded, c.birth_year FROM {table} c "  # noqa: S608
+        f"WHERE c.national_id = s.national_id LIMIT 1) p ON true"
+        if connection.vendor == "postgresql"
+        else f"LEFT JOIN {table} p ON p.national_id = s.national_id"
+    )
     select = (
         f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {', '.join(expressions)} "
-        f"FROM (SELECT * FROM {STAGE_TABLE} ORDER BY identity_key) s "
-        # LATERAL … LIMIT 1 and a scalar subquery rather than joins: one index probe
-        # per staged row, whatever the planner believes about the size of the table
-        # (it is planned as it was when the transaction began, and grows meanwhile).
-        f"LEFT JOIN LATERAL (SELECT c.id, c.name_folded, c.birth_year FROM {table} c "
-        f"WHERE c.national_id = s.national_id LIMIT 1) p ON true "
+        f"FROM (SELECT * FROM {STAGE_TABLE} ORDER BY identity_key) s {holder} "
         f"WHERE (p.id IS NULL OR p.name_folded <> s.name_folded OR p.birth_year <> s.birth_year)"
     )
     fast = (
