@@ -72,8 +72,12 @@ def find_people(
         people = people.filter(birth_year=year)
     found = list(people.filter(name_folded__startswith=folded)[:limit])
     if len(found) < limit:
-        found += _containing(people, folded, one_year=year is not None)[: limit - len(found)]
+        one_year = year is not None and wards is not None and len(wards) <= FEW_PLACES
+        found += _containing(people, folded, one_year=one_year)[: limit - len(found)]
     return found
+
+
+FEW_PLACES = 8  # a ward and its hamlets: one year of their people is a few hundred rows
 
 
 def _containing(people: QuerySet[Person], folded: str, *, one_year: bool) -> QuerySet[Person]:
@@ -81,8 +85,9 @@ def _containing(people: QuerySet[Person], folded: str, *, one_year: bool) -> Que
 
     Common Vietnamese names share their trigrams with most people, so the trigram
     index costs ~30 ms a search on a million people whatever the scope. With a year
-    of birth the rows to look at are already few (the (year, ward) index finds
-    them: ~1/80 of the scope), so the test is written as STRPOS, which no index
+    of birth in a ward the rows to look at are already few (the (year, ward) index
+    finds them: ~1/80 of the ward; for a province, reading ~1/80 of it from the heap
+    cost more than the trigram index), so the test is written as STRPOS, which no index
     answers, and the order as an expression, which no index gives: PostgreSQL then
     reads those rows and sorts the matches, instead of walking the whole name index
     in order. Without a year, LIKE lets it use the trigram index.
