@@ -73,7 +73,10 @@ def _ensure_people(leg: Leg, wards: list[Place]) -> None:
     have = Person.objects.filter(household_key__startswith=MARK).count()
     if have >= wanted:
         return
-    rows = _rows(wards, have, wanted)
+    # Other cases (the station's) register people with random codes in the same
+    # database: the generated codes step around those.
+    taken = set(Person.objects.values_list("code", flat=True))
+    rows = _rows(wards, have, wanted, taken)
     columns = ("public_id", "qr_token", "code", "full_name", "name_folded", "birth_date", "birth_year",
                "sex", "phone", "claimed_national_id", "ward_id", "province_code", "address",
                "household_key", "is_household_head", "identity_key", "source", "created_at", "updated_at")  # fmt: skip
@@ -106,7 +109,7 @@ def _ensure_people(leg: Leg, wards: list[Place]) -> None:
             cursor.execute("ANALYZE")
 
 
-def _rows(wards: list[Place], start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+def _rows(wards: list[Place], start: int, stop: int, taken: set[str]) -> Iterator[tuple[Any, ...]]:
     from swabline.core.text import fold
     from swabline.demo import names
     from swabline.people.codes import CODE_ALPHABET, code_check_char
@@ -122,9 +125,14 @@ def _rows(wards: list[Place], start: int, stop: int) -> Iterator[tuple[Any, ...]
                          rng.choice(names.GIVEN_FEMALE if female else names.GIVEN_MALE)])  # fmt: skip
         year = rng.randint(1935, 2020)
         phone = f"+84{rng.choice(names.MOBILE_PREFIXES)}{i % 10_000_000:07d}"
-        body = "".join(
-            CODE_ALPHABET[(i // len(CODE_ALPHABET) ** k) % len(CODE_ALPHABET)] for k in range(7)
-        )
+        n = i
+        while True:
+            body = "".join(
+                CODE_ALPHABET[(n // len(CODE_ALPHABET) ** k) % len(CODE_ALPHABET)] for k in range(7)
+            )
+            if body + code_check_char(body) not in taken:
+                break
+            n += 10 * PEOPLE["postgresql"]  # past every code this generator makes
         ward = wards[i % len(wards)]
         folded = fold(full)
         yield (

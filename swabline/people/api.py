@@ -191,7 +191,7 @@ def create_registration(request: HttpRequest, payload: RegistrationIn) -> Status
 def search_people(request: HttpRequest, filters: Query[SearchIn]) -> list[PersonOut]:
     if not has_permission(request.user, Permission.VIEW_PEOPLE):
         raise HttpError(403, _("Your role does not allow this."))
-    found = queries.search_people(request.user, filters.q)[: max(1, min(filters.limit, 100))]
+    found = queries.find_people(request.user, filters.q, limit=max(1, min(filters.limit, 100)))
     return [_person_out(p) for p in found]
 
 

@@ -29,6 +29,7 @@ MOBILE_PREFIXES = frozenset(
     "90 91 92 93 94 96 97 98 99".split()
 )
 EARLIEST_BIRTH_YEAR = 1900
+MAX_NAME_LENGTH = 100
 _NAME_ALLOWED = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?$")
 _NUMERIC_FLOAT = re.compile(r"^\d+\.0+$")
 # Each part of a word capitalised: "h'hen niê" -> "H'Hen Niê", "y-ngông" -> "Y-Ngông".
@@ -54,10 +55,15 @@ def clean_name(value: object) -> str:
     text = normalize_text(str(value or ""))
     if not text:
         raise ValidationError(_("Enter the full name."), code="required")
-    if len(text) > 100:
+    if len(text) > MAX_NAME_LENGTH:
         raise ValidationError(_("The name is longer than 100 characters."), code="too_long")
     if not _NAME_ALLOWED.match(text):
         raise ValidationError(_("A name may contain only letters and spaces."), code="invalid")
+    return capitalise_name(text)
+
+
+def capitalise_name(text: str) -> str:
+    """Each part of each word capitalised, then NFC (the last step of clean_name)."""
     return unicodedata.normalize(
         "NFC", _CAPITALISE.sub(lambda m: m[0][:1].upper() + m[0][1:].lower(), text)
     )

@@ -36,11 +36,13 @@ import io
 import itertools
 import json
 import logging
+import operator
 import os
 import re
 import secrets
 import shutil
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,7 +69,7 @@ from swabline.accounts.permissions import has_permission
 from swabline.audit import services as audit
 from swabline.core.text import fold, normalize_text
 from swabline.people import identity
-from swabline.people.codes import CODE_ALPHABET, CODE_RANDOM_LENGTH, code_check_char
+from swabline.people.codes import CODE_ALPHABET, CODE_RANDOM_LENGTH
 from swabline.people.enums import DeclarationSource, Sex
 from swabline.people.models import (
     ImportMode,
@@ -786,6 +788,23 @@ FIELD_ORDER = (
 )
 
 
+Birth = tuple[dt.date | None, int, str, str]
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['\-.][^\W\d_]+)*")
+_NAME_LAST_WORD = re.compile(r"[^\W\d_]+(?:['\-.][^\W\d_]+)*\.?")
+
+
+def _name_word(word: str) -> tuple[bool, bool, str, str]:
+    """One word of a name (NFC, no white space): whether it may stand inside a name and
+    at its end (identity._NAME_ALLOWED, word by word), capitalised as clean_name does,
+    and folded."""
+    inner = _NAME_WORD.fullmatch(word) is not None
+    last = inner or _NAME_LAST_WORD.fullmatch(word) is not None
+    if not last:
+        return False, False, "", ""
+    cleaned = identity.capitalise_name(word)
+    return inner, last, cleaned, fold(cleaned)
+
+
 class RowChecker:
     """Checks one row at a time: returns its line for the staging table, or its errors.
 
@@ -803,6 +822,12 @@ class RowChecker:
         self.today = today
         self.single_ward = place.level == Level.WARD
         self.slots = tuple(tuple(header.columns.get(key, ())) for key in FIELD_ORDER)
+        # When every field has at most one column, a row is picked with one itemgetter
+        # (position -1, a blank cell appended to the row, for the fields the file lacks).
+        self._getter: Callable[[list[Cell]], tuple[Cell, ...]] | None = None
+        self._widest = max((i for slot in self.slots for i in slot), default=0)
+        if all(len(slot) <= 1 for slot in self.slots):
+            self._getter = operator.itemgetter(*(slot[0] if slot else -1 for slot in self.slots))
         self.head_lenient = any(
             header_key(header.cells[i]).startswith("quan he")
             for i in header.columns.get("head", [])
@@ -811,7 +836,8 @@ class RowChecker:
         self._wards_by_code: dict[str, Ward] = {}
         self._wards_by_name: dict[str, list[Ward]] = {}
         self._load_wards()
-        self._birth_cache: dict[Any, tuple[dt.date | None, int] | ValidationError] = {}
+        self._birth_cache: dict[Any, Birth | ValidationError] = {}
+        self._words: dict[str, tuple[bool, bool, str, str]] = {}
         self._ward_cache: dict[Any, Ward | RowError] = {}
         self._sex_cache: dict[Any, str | None] = {}
         self._head_cache: dict[Any, bool | None] = {}
@@ -847,6 +873,18 @@ class RowChecker:
     def pick(self, cells: list[Cell]) -> list[Cell]:
         """The row's cell for each field in FIELD_ORDER ("" when missing or blank)."""
         size = len(cells)
+        if self._getter is not None and size > self._widest:
+            # One column per field and a full row (the usual case): picked in C, a
+            # field the file lacks reading the blank cell appended for the moment.
+            cells.append("")
+            got = self._getter(cells)
+            cells.pop()
+            return [
+                ""
+                if cell is None or (cell.__class__ is str and (not cell or cell.isspace()))
+                else cell
+                for cell in got
+            ]
         picked: list[Cell] = []
         append = picked.append
         for indices in self.slots:
@@ -889,24 +927,29 @@ class RowChecker:
         raw_household, raw_head = values[7], values[8]
         errors: list[RowError] = []
         # Name
-        full_name = ""
-        try:
-            full_name = identity.clean_name(
-                raw_name if raw_name.__class__ is str else _text(raw_name)
-            )
-        except ValidationError as exc:
-            if isinstance(raw_name, str) and "?" in raw_name:
-                errors.append(self._error("full_name", "lost_letters"))
-            else:
-                errors.append(RowError("full_name", _code(exc), _message(exc)))
+        full_name = name_folded = ""
+        named = self._name(raw_name)
+        if named is not None:
+            full_name, name_folded = named
+        else:
+            try:
+                full_name = identity.clean_name(
+                    raw_name if raw_name.__class__ is str else _text(raw_name)
+                )
+                name_folded = self._fold_name(full_name)
+            except ValidationError as exc:
+                if isinstance(raw_name, str) and "?" in raw_name:
+                    errors.append(self._error("full_name", "lost_letters"))
+                else:
+                    errors.append(RowError("full_name", _code(exc), _message(exc)))
         # Birth
         birth = self._birth(raw_birth)
         if birth.__class__ is tuple:
-            birth_date, birth_year = birth
+            _date, birth_year, born, birth_copy = birth
         else:
             assert isinstance(birth, ValidationError)
             errors.append(RowError("birth", _code(birth), _message(birth)))
-            birth_date, birth_year = None, 0
+            birth_year, born, birth_copy = 0, "", _NULL
         # Sex
         sex = self._sex(raw_sex)
         if sex is None:
@@ -914,14 +957,35 @@ class RowChecker:
         # Phone
         phone = ""
         if raw_phone != "":
-            try:
-                phone = identity.clean_phone(raw_phone)
-            except ValidationError as exc:
-                errors.append(RowError("phone", _code(exc), _message(exc)))
+            if (  # the usual "0912345678": what clean_phone returns, without its work
+                raw_phone.__class__ is str
+                and len(raw_phone) == 10
+                and raw_phone[0] == "0"
+                and raw_phone.isascii()
+                and raw_phone.isdigit()
+                and raw_phone[1:3] in identity.MOBILE_PREFIXES
+            ):
+                phone = "+84" + raw_phone[1:]
+            else:
+                try:
+                    phone = identity.clean_phone(raw_phone)
+                except ValidationError as exc:
+                    errors.append(RowError("phone", _code(exc), _message(exc)))
         # CCCD
         national_id: str | None = None
         if raw_cccd != "":
-            if raw_cccd.__class__ is str and _SCIENTIFIC.match(raw_cccd.strip()):
+            if (  # the usual twelve digits: what clean_cccd returns, without its work
+                raw_cccd.__class__ is str
+                and len(raw_cccd) == 12
+                and raw_cccd.isascii()
+                and raw_cccd.isdigit()
+                and raw_cccd[3] in "0123"
+                and raw_cccd[:3] in identity.CCCD_PROVINCES
+            ):
+                national_id = raw_cccd
+                if birth_year and not identity.cccd_birth_year_matches(national_id, birth_year):
+                    errors.append(self._error("national_id", "cccd_year"))
+            elif raw_cccd.__class__ is str and _SCIENTIFIC.match(raw_cccd.strip()):
                 errors.append(self._error("national_id", "cccd_scientific", value=raw_cccd.strip()))
             else:
                 try:
@@ -959,16 +1023,12 @@ class RowChecker:
         if errors:
             return errors
         assert isinstance(ward, Ward)
-        name_folded = self._fold_name(full_name)
-        # fold() is idempotent, so the folded name gives the same key as the name.
-        key = identity.identity_key(
-            full_name=name_folded,
-            birth_date=birth_date,
-            birth_year=birth_year,
-            phone=phone,
-            ward_id=ward.id,
-            household_key=household_key,
-        )
+        # identity.identity_key, spelt out: fold() is idempotent, so the folded name
+        # gives the same key as the name (tests hold the two equal).
+        if phone:
+            key = f"p|{name_folded}|{born}|{phone}"
+        else:
+            key = f"w|{name_folded}|{born}|{ward.id}|{household_key}"[:220]
         duplicate = self._in_file(row_no, key, national_id)
         if duplicate is not None:
             return [duplicate]
@@ -977,7 +1037,7 @@ class RowChecker:
             f"{row_no}\t{ward.copy_prefix}\t{public_id}\t{qr_token}\t{code}\t"
             # Names hold only letters, spaces and ' - . (clean_name): nothing to escape.
             f"{full_name}\t{name_folded}\t"
-            f"{birth_date.isoformat() if birth_date else _NULL}\t{birth_year}\t{sex}\t"
+            f"{birth_copy}\t{birth_year}\t{sex}\t"
             f"{phone}\t{national_id or _NULL}\t{copy_text(address)}\t"
             f"{copy_text(household_key)}\t{'t' if is_head else 'f'}\t{copy_text(key)}\n"
         )
@@ -987,6 +1047,41 @@ class RowChecker:
         if params:
             message = message % params
         return RowError(field_key, code, message)
+
+    def _name(self, raw: Cell) -> tuple[str, str] | None:
+        """(identity.clean_name(raw), its folded key) built from cached words, or None
+        when the name needs the full rules (it is invalid, empty, too long, or not text).
+
+        The same result as clean_name: the name's NFC form is split on white space
+        (clean_name collapses it to single spaces), each word is checked and
+        capitalised as clean_name's patterns do for a whole name (a word may end in
+        "." only if it is the last), and neither NFC nor the patterns ever act across
+        a space.
+        """
+        if raw.__class__ is not str:
+            return None
+        words = unicodedata.normalize("NFC", raw).split()
+        if not words:
+            return None
+        cache = self._words
+        last = len(words) - 1
+        length = last
+        cleaned = []
+        folded = []
+        for index, word in enumerate(words):
+            entry = cache.get(word)
+            if entry is None:
+                entry = _name_word(word)
+                if len(cache) < 200_000:
+                    cache[word] = entry
+            if not entry[1 if index == last else 0]:
+                return None
+            length += len(word)
+            cleaned.append(entry[2])
+            folded.append(entry[3])
+        if length > identity.MAX_NAME_LENGTH:
+            return None
+        return " ".join(cleaned), " ".join(folded)
 
     def _fold_name(self, name: str) -> str:
         """fold(name), syllable by syllable (a cleaned name has single spaces), cached:
@@ -1039,12 +1134,15 @@ class RowChecker:
             self._head_cache[cache_key] = head
         return head
 
-    def _birth(self, raw: Cell) -> tuple[dt.date | None, int] | ValidationError:
+    def _birth(self, raw: Cell) -> Birth | ValidationError:
+        """(date or None, year, as in the identity key, as in the staging line)."""
         cache_key = (raw.__class__, raw)
         cached = self._birth_cache.get(cache_key)
         if cached is None:
             try:
-                cached = identity.clean_birth(raw, today=self.today)
+                date, year = identity.clean_birth(raw, today=self.today)
+                iso = date.isoformat() if date else ""
+                cached = (date, year, iso or str(year), iso or _NULL)
             except ValidationError as exc:
                 cached = exc
             except (TypeError, ValueError, OverflowError):
@@ -1190,6 +1288,7 @@ _CODE_TABLE = bytes(
     ord(CODE_ALPHABET[b % _CODE_BASE]) if b < _CODE_LIMIT else 0 for b in range(256)
 )
 _CODE_DROP = bytes(range(_CODE_LIMIT, 256))
+_CODE_POSITION = bytes(CODE_ALPHABET.find(chr(b)) % 256 for b in range(256))
 
 
 def new_codes(count: int) -> list[str]:
@@ -1198,9 +1297,19 @@ def new_codes(count: int) -> list[str]:
     letters = b""
     while len(letters) < need:
         letters += os.urandom(need + need // 8 + 16).translate(_CODE_TABLE, _CODE_DROP)
-    text = letters[:need].decode("ascii")
-    bodies = [text[i : i + CODE_RANDOM_LENGTH] for i in range(0, need, CODE_RANDOM_LENGTH)]
-    return [body + code_check_char(body) for body in bodies]
+    letters = letters[:need]
+    # code_check_char over the whole batch: the letters' positions in the alphabet,
+    # weighted 1..7 per code.
+    positions = letters.translate(_CODE_POSITION)
+    weights = range(1, CODE_RANDOM_LENGTH + 1)
+    text = letters.decode("ascii")
+    return [
+        text[i : i + CODE_RANDOM_LENGTH]
+        + CODE_ALPHABET[
+            sum(map(operator.mul, weights, positions[i : i + CODE_RANDOM_LENGTH])) % _CODE_BASE
+        ]
+        for i in range(0, need, CODE_RANDOM_LENGTH)
+    ]
 
 
 # --- Side files --------------------------------------------------------------------
@@ -1890,6 +1999,12 @@ def _lock_import(imp: PeopleImport) -> bool:
             cursor.execute("SET LOCAL work_mem = '64MB'")
             # Chunk statements are many and short: compiling each costs more than it saves.
             cursor.execute("SET LOCAL jit = off")
+            # The planner's idea of people_person is its size when the transaction
+            # began (empty, on a new database) while the import grows it by up to a
+            # million rows: a scan of it "costing nothing" would run once per staged
+            # row (384 s for the second 50,000 rows). Its unique indexes serve every
+            # lookup the merge makes.
+            cursor.execute("SET LOCAL enable_seqscan = off")
     status = PeopleImport.objects.filter(pk=imp.pk).values_list("status", flat=True).first()
     return status != ImportStatus.DONE
 
@@ -1978,11 +2093,11 @@ class _Merger:
 
     Each chunk is loaded into a temporary staging table (COPY on PostgreSQL,
     executemany elsewhere), its person codes are checked for collisions, and
-    `write_people` merges it. On PostgreSQL that INSERT runs on a helper thread
+    `write_people` merges it. On PostgreSQL all three run on a helper thread
     over the same connection (psycopg serialises use of a connection, and releases
-    the GIL while the server works), so the server writes chunk n while Python
-    checks the rows of chunk n+1; nothing else touches the connection until the
-    INSERT has returned.
+    the GIL while the server works), so the server stages and writes chunk n while
+    Python checks the rows of chunk n+1; nothing else touches the connection until
+    the chunk is merged.
     """
 
     def __init__(self) -> None:
@@ -2038,33 +2153,41 @@ class _Merger:
 
     def _flush(self, lines: list[str]) -> None:
         self._wait()  # the connection is free again
-        with connection.cursor() as cursor:
-            empty = f"TRUNCATE {STAGE_TABLE}" if self.postgres else f"DELETE FROM {STAGE_TABLE}"  # noqa: S608
-            cursor.execute(empty)
-            if self.postgres:
-                columns = ", ".join(name for name, _kind in STAGE_COLUMNS)
-                with cursor.cursor.copy(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN") as copy:
-                    for start in range(0, len(lines), 5000):
-                        copy.write("".join(lines[start : start + 5000]))
-            else:
-                columns = ", ".join(name for name, _kind in STAGE_COLUMNS)
-                marks = ", ".join(["%s"] * len(STAGE_COLUMNS))
-                rows = []
-                for line in lines:
-                    values = parse_copy_line(line)
-                    values[15] = values[15] == "t"
-                    rows.append(values)
-                cursor.executemany(
-                    f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES ({marks})",  # noqa: S608
-                    rows,
-                )
         self.staged += len(lines)
-        fix_code_collisions()
         if self._executor is not None:
-            execute = _raw_executor(connection.connection)
-            self._pending = self._executor.submit(write_people, execute, self.statements)
-        else:
-            self.created += write_people(_django_executor, self.statements)
+            self._pending = self._executor.submit(
+                _merge_chunk, connection.connection, lines, self.statements
+            )
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {STAGE_TABLE}")  # noqa: S608
+            columns = ", ".join(name for name, _kind in STAGE_COLUMNS)
+            marks = ", ".join(["%s"] * len(STAGE_COLUMNS))
+            rows = []
+            for line in lines:
+                values = parse_copy_line(line)
+                values[15] = values[15] == "t"
+                rows.append(values)
+            cursor.executemany(
+                f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES ({marks})",  # noqa: S608
+                rows,
+            )
+        fix_code_collisions()
+        self.created += write_people(_django_executor, self.statements)
+
+
+def _merge_chunk(raw_connection: Any, lines: list[str], statements: Statements) -> int:
+    """On the merge thread (PostgreSQL): COPY a chunk into the staging table, draw
+    again its colliding codes and merge it; returns how many people were created.
+    Runs on the psycopg connection itself, inside the transaction Django opened."""
+    columns = ", ".join(name for name, _kind in STAGE_COLUMNS)
+    with raw_connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {STAGE_TABLE}")
+        with cursor.copy(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN") as copy:
+            for start in range(0, len(lines), 5000):
+                copy.write("".join(lines[start : start + 5000]))
+        fix_code_collisions(cursor)
+    return write_people(_raw_executor(raw_connection), statements)
 
 
 def _django_executor(fast: str, safe: str, params: list[Any]) -> int:
@@ -2097,36 +2220,45 @@ def _raw_executor(raw_connection: Any) -> Execute:
     return execute
 
 
-def fix_code_collisions() -> int:
+def fix_code_collisions(cursor: Any = None) -> int:
     """Draw again the person codes of staged rows that collide with each other or with
-    existing people (22^7 codes: a million rows bring a few hundred collisions)."""
+    existing people (23^7 codes: a million rows bring a few hundred collisions).
+
+    `cursor`: a DB-API cursor on the import's connection (the merge thread passes a
+    psycopg one); by default, Django's.
+    """
+    if cursor is None:
+        with connection.cursor() as django_cursor:
+            return fix_code_collisions(django_cursor)
     fixed = 0
     for _attempt in range(10):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                # A scalar subquery, not EXISTS: one index probe per staged row, where
-                # a semi-join would scan the whole (growing) people table per chunk.
-                f"SELECT s.row_no FROM {STAGE_TABLE} s WHERE (SELECT 1 FROM "  # noqa: S608
-                f"{Person._meta.db_table} p WHERE p.code = s.code LIMIT 1) IS NOT NULL "
-                f"UNION SELECT s.row_no FROM {STAGE_TABLE} s JOIN "
-                f"(SELECT code, MIN(row_no) AS first_row FROM {STAGE_TABLE} "
-                f"GROUP BY code HAVING COUNT(*) > 1) d "
-                f"ON d.code = s.code AND s.row_no <> d.first_row"
-            )
-            rows = [row[0] for row in cursor.fetchall()]
-            if not rows:
-                return fixed
-            cursor.execute(f"DROP TABLE IF EXISTS {FIX_TABLE}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {FIX_TABLE} (row_no integer, code varchar(8))")
-            cursor.executemany(
-                f"INSERT INTO {FIX_TABLE} (row_no, code) VALUES (%s, %s)",  # noqa: S608
-                list(zip(rows, new_codes(len(rows)), strict=True)),
-            )
-            cursor.execute(
-                f"UPDATE {STAGE_TABLE} SET code = f.code FROM {FIX_TABLE} f "  # noqa: S608
-                f"WHERE {STAGE_TABLE}.row_no = f.row_no"
-            )
-            fixed += len(rows)
+        cursor.execute(
+            # A scalar subquery, not EXISTS: one index probe per staged row, where
+            # a semi-join would scan the whole (growing) people table per chunk. The
+            # probes go in code order, so they walk the index once instead of
+            # jumping around it (it outgrows shared buffers past ~1M people).
+            f"SELECT s.row_no FROM (SELECT row_no, code FROM {STAGE_TABLE} "  # noqa: S608
+            f"ORDER BY code) s WHERE (SELECT 1 FROM "
+            f"{Person._meta.db_table} p WHERE p.code = s.code LIMIT 1) IS NOT NULL "
+            f"UNION SELECT s.row_no FROM {STAGE_TABLE} s JOIN "
+            f"(SELECT code, MIN(row_no) AS first_row FROM {STAGE_TABLE} "
+            f"GROUP BY code HAVING COUNT(*) > 1) d "
+            f"ON d.code = s.code AND s.row_no <> d.first_row"
+        )
+        rows = [row[0] for row in cursor.fetchall()]
+        if not rows:
+            return fixed
+        cursor.execute(f"DROP TABLE IF EXISTS {FIX_TABLE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {FIX_TABLE} (row_no integer, code varchar(8))")
+        cursor.executemany(
+            f"INSERT INTO {FIX_TABLE} (row_no, code) VALUES (%s, %s)",  # noqa: S608
+            list(zip(rows, new_codes(len(rows)), strict=True)),
+        )
+        cursor.execute(
+            f"UPDATE {STAGE_TABLE} SET code = f.code FROM {FIX_TABLE} f "  # noqa: S608
+            f"WHERE {STAGE_TABLE}.row_no = f.row_no"
+        )
+        fixed += len(rows)
     raise RuntimeError("person codes kept colliding")
 
 
@@ -2152,6 +2284,11 @@ def insert_statements() -> Statements:
     insertion but waits out concurrent inserts. Any other clash (a CCCD registered
     concurrently) raises, and the retry sorts it out. Columns the import does not
     know get their model default, so a new Person field with a default needs no change.
+
+    Rows go in identity-key order (which is nearly folded-name order): the anti-join
+    probes and the inserts into the identity-key and (ward, name) indexes then walk
+    those indexes once per chunk instead of touching a random page per row, which
+    decides the speed once the indexes outgrow shared buffers (~1M people).
     """
     person = Person._meta
     staged = {
@@ -2199,17 +2336,27 @@ def insert_statements() -> Statements:
                 f"Person.{model_field.name} has no default: teach the import to fill it."
             )
     table = person.db_table
+    # LATERAL … LIMIT 1 (and the scalar subquery below) rather than joins: one index
+    # probe per staged row, whatever the planner believes about the size of the table
+    # (it is planned as it was when the transaction began, and grows meanwhile).
+    # SQLite has no LATERAL; it probes the index of a plain join anyway.
+    holder = (
+        f"LEFT JOIN LATERAL (SELECT c.id, c.name_folded, c.birth_year FROM {table} c "  # noqa: S608
+        f"WHERE c.national_id = s.national_id LIMIT 1) p ON true"
+        if connection.vendor == "postgresql"
+        else f"LEFT JOIN {table} p ON p.national_id = s.national_id"
+    )
     select = (
         f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT {', '.join(expressions)} FROM {STAGE_TABLE} s "
-        f"LEFT JOIN {table} p ON p.national_id = s.national_id "
+        f"SELECT {', '.join(expressions)} "
+        f"FROM (SELECT * FROM {STAGE_TABLE} ORDER BY identity_key) s {holder} "
         f"WHERE (p.id IS NULL OR p.name_folded <> s.name_folded OR p.birth_year <> s.birth_year)"
     )
     fast = (
-        f"{select} AND NOT EXISTS (SELECT 1 FROM {table} q "  # noqa: S608
-        f"WHERE q.identity_key = s.identity_key) ORDER BY s.row_no"
+        f"{select} AND (SELECT 1 FROM {table} q "  # noqa: S608
+        f"WHERE q.identity_key = s.identity_key LIMIT 1) IS NULL ORDER BY s.identity_key"
     )
-    safe = f"{select} ORDER BY s.row_no ON CONFLICT (identity_key) DO NOTHING"
+    safe = f"{select} ORDER BY s.identity_key ON CONFLICT (identity_key) DO NOTHING"
     return fast, safe, params
 
 

@@ -32,10 +32,17 @@ class Person(CarriesProvince):
 
     province_source = "ward"
 
+    # CarriesProvince's field without db_index: on PostgreSQL that adds a "_like"
+    # twin no query uses (nothing matches a province code with LIKE); the plain
+    # index is declared in Meta instead.
+    province_code = models.CharField(max_length=4, editable=False)
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     qr_token = models.CharField(max_length=26, default=new_qr_token, editable=False)
     code = models.CharField(_("code"), max_length=8, default=new_person_code, editable=False)
     full_name = models.CharField(_("full name"), max_length=150)
+    # On PostgreSQL the column is collated "C" (migration 0006): byte order, as on
+    # SQLite, so that a btree serves both `startswith` (LIKE 'x%') and ORDER BY. A
+    # later AlterField of this column must keep COLLATE "C".
     name_folded = models.CharField(max_length=150, editable=False)
     birth_date = models.DateField(_("date of birth"), null=True, blank=True)
     birth_year = models.PositiveSmallIntegerField(_("year of birth"))
@@ -84,7 +91,12 @@ class Person(CarriesProvince):
         # the cost of bulk imports (see docs/performance.md). The folded name also
         # has a trigram index on PostgreSQL (migration 0004).
         indexes = [
+            models.Index(fields=["province_code"], name="person_province"),
             models.Index(fields=["ward", "name_folded"], name="person_ward_name"),
+            # Name search: a prefix range read in name order, the scope checked on
+            # the index entries themselves (see queries.find_people).
+            models.Index(fields=["name_folded", "ward"], name="person_name_ward"),
+            models.Index(fields=["birth_year", "ward"], name="person_year_ward"),
             models.Index(fields=["phone"], name="person_phone"),
             models.Index(fields=["household_key"], name="person_household"),
             models.Index(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,17 +33,29 @@ def _require(request: HttpRequest, perm: Permission) -> None:
         raise PermissionDenied
 
 
+LIST_SIZE = 50
+
+
 @login_required
 def person_list(request: HttpRequest) -> HttpResponse:
     _require(request, Permission.VIEW_PEOPLE)
     query = request.GET.get("q", "")
-    people = queries.search_people(request.user, query)
-    page = Paginator(people, 50).get_page(request.GET.get("page"))
+    more = False
+    if query.strip():
+        # A search shows the best matches, ranked, without counting them all.
+        found = queries.find_people(request.user, query, limit=LIST_SIZE + 1)
+        more = len(found) > LIST_SIZE
+        page: Any = found[:LIST_SIZE]
+    else:
+        page = Paginator(queries.search_people(request.user, ""), LIST_SIZE).get_page(
+            request.GET.get("page")
+        )
     return render(
         request,
         "people/list.html",
         {
             "page": page,
+            "more": more,
             "query": query,
             "can_register": has_permission(request.user, Permission.REGISTER_PEOPLE),
             "can_export": has_permission(request.user, Permission.EXPORT_DATA),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import translation
 from hypothesis import given
@@ -898,3 +898,36 @@ def test_generated_codes_are_valid_person_codes():
     codes = importing.new_codes(2000)
     assert all(normalize_person_code(code) == code for code in codes)
     assert len(set(codes)) > 1990
+
+
+NAME_CHARACTERS = "aăâdđeêioôơuưyAĂÂĐOƠƯ nguyễnthịbíchNGỌC'-.\u0301\u0303\u0323\u00a0\t3_@Ⅻß"
+
+
+@given(st.text(alphabet=NAME_CHARACTERS, max_size=40))
+def test_names_checked_word_by_word_equal_clean_name(raw):
+    # The import cleans names from cached words; it must agree with identity.clean_name
+    # (and fold) on every input, and leave every refusal to clean_name.
+    from swabline.core.text import fold
+    from swabline.people import identity
+
+    checker = type("Stub", (), {"_words": {}})()
+    for text in (raw, unicodedata.normalize("NFD", raw)):
+        fast = importing.RowChecker._name(checker, text)
+        try:
+            expected = identity.clean_name(text)
+        except ValidationError:
+            assert fast is None
+            continue
+        assert fast == (expected, fold(expected))
+
+
+@pytest.mark.parametrize(
+    "raw", ["Nguyễn Văn An", "  trần   thị  BÍCH ", "H'HEN NIÊ", "y-ngông niê", "Lê Văn A."]
+)
+def test_usual_names_take_the_word_cache(raw):
+    from swabline.core.text import fold
+    from swabline.people import identity
+
+    checker = type("Stub", (), {"_words": {}})()
+    expected = identity.clean_name(raw)
+    assert importing.RowChecker._name(checker, raw) == (expected, fold(expected))

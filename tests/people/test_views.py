@@ -173,3 +173,20 @@ def test_api_registration_search_get_and_merge(client, world):
         ).status_code
         == 404
     )
+
+
+def test_staff_list_shows_the_best_matches_first_and_says_when_there_are_more(world, monkeypatch):
+    from swabline.people import views
+
+    monkeypatch.setattr(views, "LIST_SIZE", 2)
+    for name in ["Đỗ Thị Hoa", "Hoàng Thị Lan", "Hoa Thị Mai"]:
+        _person(world, world.ward_a, full_name=name, phone="")
+    _person(world, world.ward_b, full_name="Hoa Văn Bình", phone="")
+    client = world.client_for("ward_a")
+    body = client.get(reverse("people:list"), {"q": "hoa"}).content.decode()
+    shown = re.findall(r'<li><a href="/people/[^/"]+/">([^<]+)</a>', body)
+    assert shown == ["Hoa Thị Mai", "Hoàng Thị Lan"]
+    assert 'data-testid="people-more"' in body
+    body = client.get(reverse("people:list"), {"q": "thi hoa"}).content.decode()
+    assert re.findall(r'<li><a href="/people/[^/"]+/">([^<]+)</a>', body) == ["Đỗ Thị Hoa"]
+    assert 'data-testid="people-more"' not in body
