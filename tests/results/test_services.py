@@ -174,7 +174,7 @@ def test_recall_then_individual_result_supersedes_and_keeps_history(world):
 
 def test_a_recalled_person_resampled_stays_recall_until_the_result(world):
     pool = released(world, "positive", 2)
-    a = pool.tube.samples.first().person
+    a = pool.tube.samples.order_by("position")[0].person
     tube = tube_with(world, [a], kind=TubeKind.INDIVIDUAL, sample_kind=SampleKind.RECALL)
     assert state_of(a, world) == "recall"
     result = enter(world, tube, "negative")
@@ -185,7 +185,7 @@ def test_a_recalled_person_resampled_stays_recall_until_the_result(world):
 
 def test_recall_is_sticky_a_later_pool_negative_does_not_clear_it(world):
     pool = released(world, "positive", 2)
-    a = pool.tube.samples.first().person
+    a = pool.tube.samples.order_by("position")[0].person
     # An invalid individual recall tube: recollect, still recall-bound.
     recall_tube(world, a, "invalid")
     assert state_of(a, world) == "recollect"
@@ -197,7 +197,7 @@ def test_recall_is_sticky_a_later_pool_negative_does_not_clear_it(world):
 
 def test_recollect_then_new_sample_is_awaiting_then_its_result(world):
     pool = released(world, "invalid", 2)
-    a = pool.tube.samples.first().person
+    a = pool.tube.samples.order_by("position")[0].person
     assert state_of(a, world) == "recollect"
     tube = tube_with(world, [a], sample_kind=SampleKind.RECOLLECT)
     assert state_of(a, world) == "awaiting"

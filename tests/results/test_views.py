@@ -28,7 +28,7 @@ def lists(world):
     pool_a = released(world, "positive", 3)
     pool_b = released(world, "positive", 2, site=world.site_b)
     invalid_a = released(world, "invalid", 2)
-    first = pool_a.tube.samples.order_by("position").first().person
+    first = pool_a.tube.samples.order_by("position")[0].person
     tube_with(world, [first], kind=TubeKind.INDIVIDUAL, sample_kind=SampleKind.RECALL)
     return {"a": pool_a, "b": pool_b, "invalid": invalid_a, "resampled": first}
 

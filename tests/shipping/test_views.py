@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from swabline.accounts.enums import Role
 from swabline.sampling.enums import TubeStatus
 from swabline.sampling.models import Tube
 from swabline.shipping.enums import ShipmentStatus
@@ -121,7 +122,7 @@ def test_a_courier_of_site_b_cannot_see_site_a(world):
     from tests.factories import UserFactory
 
     courier_b = UserFactory.create(username="courier_b")
-    accounts.assign(user=courier_b, role="courier", by=None, site=world.site_b)
+    accounts.assign(user=courier_b, role=Role.COURIER, by=None, site=world.site_b)
     world.users["courier_b"] = courier_b
     s = shipment(world)
     client = world.client_for("courier_b")
@@ -174,7 +175,7 @@ def courier_b(world):
     from tests.factories import UserFactory
 
     user = UserFactory.create(username="courier_b")
-    accounts.assign(user=user, role="courier", by=None, site=world.site_b)
+    accounts.assign(user=user, role=Role.COURIER, by=None, site=world.site_b)
     world.users["courier_b"] = user
     return world.client_for("courier_b")
 
