@@ -8,7 +8,11 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from swabline.accounts.api import router as accounts_router
 from swabline.accounts.auth import TokenAuth
+from swabline.certificates.api import router as certificates_router
+from swabline.interop.api import router as interop_router
 from swabline.labs.api import router as labs_router
+from swabline.lookup.api import router as lookup_router
+from swabline.notifications.api import router as notifications_router
 from swabline.people.api import router as people_router
 from swabline.places.api import router as places_router
 from swabline.results.api import router as results_router
@@ -40,6 +44,10 @@ api.add_router("/station", station_router)
 api.add_router("/shipments", shipping_router)
 api.add_router("/labs", labs_router)
 api.add_router("/results", results_router)
+api.add_router("/lookup", lookup_router)
+api.add_router("/notifications", notifications_router)
+api.add_router("/certificates", certificates_router)
+api.add_router("/fhir", interop_router)
 
 
 @api.exception_handler(AuthenticationError)

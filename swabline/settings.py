@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "swabline.sampling",
     "swabline.shipping",
     "swabline.results",
+    "swabline.notifications",
+    "swabline.lookup",
+    "swabline.certificates",
+    "swabline.interop",
     "swabline.demo",
 ]
 

@@ -18,6 +18,9 @@ urlpatterns = [
     path("results/", include("swabline.results.urls")),
     path("people/", include("swabline.people.urls")),
     path("register/", include("swabline.people.public_urls")),
+    path("lookup/", include("swabline.lookup.urls")),
+    path("notifications/", include("swabline.notifications.urls")),
+    path("", include("swabline.certificates.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

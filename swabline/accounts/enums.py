@@ -39,6 +39,8 @@ class Permission(StrEnum):
     RELEASE_RESULTS = "release_results"
     VIEW_OUTCOMES = "view_outcomes"
     READ_CONSENTED_RESULTS = "read_consented_results"
+    # Help a citizen who cannot look their result up: unlock the look-up, resend.
+    HELP_CITIZENS = "help_citizens"
 
 
 class ScopeKind(models.TextChoices):

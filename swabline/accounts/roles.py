@@ -19,6 +19,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
             P.MERGE_PEOPLE,
             P.MANAGE_USERS,
             P.VIEW_OUTCOMES,
+            P.HELP_CITIZENS,
         }
     ),
     Role.SAMPLER: frozenset(
@@ -32,6 +33,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
             P.MERGE_PEOPLE,
             P.EXPORT_DATA,
             P.VIEW_PLACES,
+            P.HELP_CITIZENS,
         }
     ),
     Role.COURIER: frozenset({P.MANAGE_SHIPMENTS, P.VIEW_SITES}),

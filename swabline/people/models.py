@@ -182,6 +182,36 @@ class PersonMerge(models.Model):
         return f"{self.merged_id} → {self.survivor_id}"
 
 
+class Consent(models.Model):
+    """A person's consent that a partner app receives their results.
+
+    Granted through the partner (who proves the person's identity with the code and
+    date of birth, `swabline.interop`); revoked by the partner or by staff. Only
+    the current (not revoked) consent counts: at most one per person and partner.
+    """
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
+    partner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consents"
+    )
+    granted_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "partner"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="consent_one_active_per_partner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} → {self.partner_id}"
+
+
 # --- Bulk import of people (swabline.people.importing) ------------------------------
 
 
