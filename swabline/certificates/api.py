@@ -35,12 +35,22 @@ def verify(request: HttpRequest, payload: VerifyIn) -> VerifyOut:
     try:
         verified = hcert.verify(payload.hcert, keys=keys.trusted(), clock=timezone.now())
     except hcert.Invalid as exc:
-        return VerifyOut(valid=False, step=str(exc.step), reason=exc.reason)
+        return VerifyOut(
+            valid=False,
+            step=str(exc.step),
+            reason=exc.reason,
+            certificate=None,
+            issued_at=None,
+            expires_at=None,
+            newer_result=False,
+        )
     decoded = verified.decoded
     uvci = _uvci(verified.dcc)
     issued = Certificate.objects.filter(uvci=uvci).select_related("outcome").first()
     return VerifyOut(
         valid=True,
+        step=None,
+        reason=None,
         certificate=verified.dcc,
         issued_at=decoded.issued_at.isoformat() if decoded.issued_at else None,
         expires_at=decoded.expires_at.isoformat() if decoded.expires_at else None,

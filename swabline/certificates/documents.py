@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import segno
 from django.utils import timezone
@@ -52,16 +53,14 @@ class Row:
 
 def qr_png(text: str) -> bytes:
     buffer = io.BytesIO()
-    segno.make_qr(text, error="m", boost_error=False).save(
-        buffer, kind="png", scale=6, border=4
-    )
+    segno.make_qr(text, error="m", boost_error=False).save(buffer, kind="png", scale=6, border=4)
     return buffer.getvalue()
 
 
-def rows(dcc: dict[str, object], *, issued: str, expires: str) -> list[Row]:
-    test = dcc["t"][0]  # type: ignore[index]
-    name = dcc["nam"]  # type: ignore[index]
-    full_name = " ".join(p for p in (name.get("fn", ""), name.get("gn", "")) if p)  # type: ignore[union-attr]
+def rows(dcc: dict[str, Any], *, issued: str, expires: str) -> list[Row]:
+    test = dcc["t"][0]
+    name = dcc["nam"]
+    full_name = " ".join(p for p in (name.get("fn", ""), name.get("gn", "")) if p)
     sampled = timezone.localtime(
         dt.datetime.fromisoformat(test["sc"].replace("Z", "+00:00"))
     ).strftime("%d/%m/%Y %H:%M")
@@ -87,7 +86,7 @@ def _dob(value: str) -> str:
 
 
 def certificate_pdf(
-    *, hcert_text: str, dcc: dict[str, object], issued: str, expires: str, newer_result: bool
+    *, hcert_text: str, dcc: dict[str, Any], issued: str, expires: str, newer_result: bool
 ) -> bytes:
     register_fonts()
     buffer = io.BytesIO()
@@ -126,9 +125,7 @@ def certificate_pdf(
         canvas.setFillGray(0.35)
         canvas.drawString(margin, y - 3.8 * mm, row.en)
         canvas.setFillGray(0)
-        last = _draw_wrapped(
-            canvas, row.value, value_x, y, value_width, FONT, 10.5, max_lines=2
-        )
+        last = _draw_wrapped(canvas, row.value, value_x, y, value_width, FONT, 10.5, max_lines=2)
         y = min(y - 9.5 * mm, last - 6 * mm)
         canvas.setStrokeGray(0.85)
         canvas.setLineWidth(0.3)

@@ -100,7 +100,7 @@ REASONS: dict[Step, Promise] = {
 }
 
 
-class Invalid(Exception):  # noqa: N818 -- reads as `hcert.Invalid`
+class Invalid(Exception):
     """The code failed at `step`; `reason` is the translated message for people."""
 
     def __init__(self, step: Step, detail: str = "") -> None:

@@ -88,9 +88,7 @@ def generate(*, by: object | None = None, activate: bool = False) -> SigningKey:
     certificate = x509.load_der_x509_certificate(der)
     with transaction.atomic():
         if activate:
-            SigningKey.objects.filter(status=KeyStatus.ACTIVE).update(
-                status=KeyStatus.PUBLISHED
-            )
+            SigningKey.objects.filter(status=KeyStatus.ACTIVE).update(status=KeyStatus.PUBLISHED)
         key = SigningKey.objects.create(
             kid=hcert.kid_of_certificate(der).hex(),
             certificate=der,
@@ -152,9 +150,7 @@ def published(now: dt.datetime | None = None) -> list[SigningKey]:
 
 def trusted(now: dt.datetime | None = None) -> dict[bytes, hcert.TrustedKey]:
     """The trust list the server's verifier uses: our published keys by kid."""
-    return {
-        bytes.fromhex(k.kid): _trusted_key(k.kid, bytes(k.certificate)) for k in published(now)
-    }
+    return {bytes.fromhex(k.kid): _trusted_key(k.kid, bytes(k.certificate)) for k in published(now)}
 
 
 @functools.lru_cache(maxsize=64)

@@ -12,9 +12,7 @@ from swabline.results.models import Outcome
 STAFF_PERMISSIONS = (Permission.VIEW_OUTCOMES, Permission.HELP_CITIZENS)
 
 
-def outcome_for_certificate(
-    user: Any, granted: Collection[int], outcome_id: int
-) -> Outcome | None:
+def outcome_for_certificate(user: Any, granted: Collection[int], outcome_id: int) -> Outcome | None:
     """The outcome, if this browser's look-up granted its person, or `user` may see
     outcomes or help citizens at the person's place; else None (never say which)."""
     outcome = (

@@ -82,9 +82,7 @@ def test_our_certificate_is_valid_pasted_and_as_a_picture(phone_page, world, tmp
     picture.write_bytes(qr_png_of_pdf(pdf))
     page.get_by_test_id("text").fill("")
     page.get_by_test_id("file").set_input_files(str(picture))
-    page.wait_for_function(
-        "document.querySelector('[data-testid=text]').value.startsWith('HC1:')"
-    )
+    page.wait_for_function("document.querySelector('[data-testid=text]').value.startsWith('HC1:')")
     page.wait_for_selector("[data-testid=verdict][data-state=valid]")
     assert page.get_by_test_id("text").input_value() == text
 

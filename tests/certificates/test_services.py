@@ -102,9 +102,10 @@ def test_the_first_issue_makes_the_signing_key(world):
     [key] = SigningKey.objects.all()
     assert (key.status, key.kid) == (KeyStatus.ACTIVE, certificate.kid)
     assert b"PRIVATE" not in bytes(key.private_key)  # stored encrypted
-    assert keys.private_key(key).public_key() == hcert.TrustedKey.from_der(
-        bytes(key.certificate)
-    ).public_key
+    assert (
+        keys.private_key(key).public_key()
+        == hcert.TrustedKey.from_der(bytes(key.certificate)).public_key
+    )
 
 
 def test_rotation_keeps_old_certificates_valid_and_retiring_ends_them(world):
@@ -155,3 +156,24 @@ def test_uvci_checksum_catches_a_changed_character():
     head, check = uvci.split("#")
     changed = head[:-1] + ("3" if head[-1] != "3" else "4")
     assert not dcc.uvci_is_well_formed(f"{changed}#{check}")
+
+
+def test_the_management_command_generates_rotates_retires_and_lists(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("certificate_keys", "generate", stdout=out)
+    first = SigningKey.objects.get()
+    assert first.status == KeyStatus.ACTIVE
+    call_command("certificate_keys", "generate", stdout=out)  # an extra, not signing
+    assert SigningKey.objects.filter(status=KeyStatus.ACTIVE).get() == first
+    call_command("certificate_keys", "rotate", stdout=out)
+    first.refresh_from_db()
+    assert first.status == KeyStatus.PUBLISHED
+    assert len(keys.published()) == 3
+    call_command("certificate_keys", "retire", first.kid, stdout=out)
+    assert len(keys.published()) == 2
+    call_command("certificate_keys", "list", stdout=out)
+    assert f"{first.kid}  retired" in out.getvalue()
