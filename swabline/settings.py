@@ -226,3 +226,15 @@ REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
 
 # --- Demo -----------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "swabline-demo")
+
+# --- Certificates ---------------------------------------------------------------
+# Who signs test certificates (the DCC `is` field, at most 80 characters), for how
+# long a certificate and a signing key are valid, and which rapid antigen device
+# (EU value set `ma`) a rapid-antigen campaign uses unless the lab names one.
+CERTIFICATE_ISSUER = env_str("CERTIFICATE_ISSUER", "Trung tâm Kiểm soát Bệnh tật (Swabline)")
+CERTIFICATE_COUNTRY = env_str("CERTIFICATE_COUNTRY", "VN")
+CERTIFICATE_VALID_DAYS = env_int("CERTIFICATE_VALID_DAYS", 365)
+CERTIFICATE_KEY_DAYS = env_int("CERTIFICATE_KEY_DAYS", 730)
+CERTIFICATE_RAT_DEVICE = env_str("CERTIFICATE_RAT_DEVICE", "1232")
+# Encrypts the signing keys in the database (decision 0007); defaults to SECRET_KEY.
+CERTIFICATE_KEY_SECRET = env_str("CERTIFICATE_KEY_SECRET", "")
