@@ -43,6 +43,8 @@ def granted(request: HttpRequest) -> frozenset[int]:
         value = request.get_signed_cookie(COOKIE, salt=SALT, max_age=_minutes() * 60)
     except (KeyError, signing.BadSignature):
         return frozenset()
+    if not value:
+        return frozenset()
     until, _, ids = value.partition(":")
     if not until.isdigit() or int(until) < time.time():
         return frozenset()
