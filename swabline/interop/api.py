@@ -81,9 +81,12 @@ class BadParameter(Exception):
 def parse_instant(name: str, text: str, *, end_of_day: bool = False) -> dt.datetime:
     """An ISO date or datetime; a date means the start (or end) of that local day; a
     datetime without a zone is local time."""
-    value = parse_datetime(text) if "T" in text else None
+    try:
+        value = parse_datetime(text) if "T" in text else None
+        day = parse_date(text) if value is None and len(text) == 10 else None
+    except ValueError:
+        value = day = None
     if value is None:
-        day = parse_date(text) if len(text) == 10 else None
         if day is None:
             raise BadParameter(name, _("Not a date or time: %(value)s.") % {"value": text[:40]})
         value = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
