@@ -25,13 +25,19 @@ are in docs/decisions/0008-fhir-mapping.md; in short:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from swabline.campaigns.enums import TestType
 from swabline.labs.enums import ResultValue
@@ -78,18 +84,52 @@ GENDER = {"F": "female", "M": "male", "O": "other"}
 ID_NAMESPACE = uuid.UUID("9a4f4d0e-4c1e-5b8e-9d43-6f1d2b0c7a51")
 
 
+_systems: dict[str, str] = {}
+
+
 def base() -> str:
     return str(settings.FHIR_IDENTIFIER_BASE).rstrip("/")
 
 
 def system(name: str) -> str:
-    """A URI of ours: identifier systems, code systems, extensions."""
-    return f"{base()}/{name}"
+    """A URI of ours: identifier systems, code systems, extensions (memoised: a bulk
+    export asks for a dozen per row; cleared when the setting changes)."""
+    found = _systems.get(name)
+    if found is None:
+        found = _systems[name] = f"{base()}/{name}"
+    return found
+
+
+@receiver(setting_changed)
+def _forget_systems(*, setting: str, **kwargs: Any) -> None:
+    if setting == "FHIR_IDENTIFIER_BASE":
+        _systems.clear()
 
 
 def stable_id(kind: str, key: object) -> str:
-    """A resource id that is the same in every export and reveals no database key."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{key}"))
+    """A resource id that is the same in every export and reveals no database key:
+    `uuid.uuid5(ID_NAMESPACE, f"{kind}:{key}")`, computed without the UUID object
+    (a bulk export makes six per row)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{kind}:{key}".encode()).digest()[:16])  # noqa: S324 — UUIDv5 is SHA-1 by definition
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+_texts: dict[tuple[str, str, object], str] = {}
+
+
+def cached_text(key: str, arg: object, make: Callable[[], str]) -> str:
+    """A translated text made once per language (bulk exports repeat a few texts)."""
+    lang = translation.get_language() or ""
+    found = _texts.get((lang, key, arg))
+    if found is None:
+        if len(_texts) > 10_000:
+            _texts.clear()
+        found = _texts[(lang, key, arg)] = make()
+    return found
 
 
 def patient_id(public_id: str) -> str:
@@ -152,6 +192,19 @@ class LabData:
 
 
 @dataclass(frozen=True)
+class Ids:
+    """The ids of a report row's resources: its pool's (Group, Specimen, Observation),
+    then the person's (Specimen, Observation, DiagnosticReport)."""
+
+    group: str
+    pool_specimen: str
+    pool_observation: str
+    specimen: str
+    observation: str
+    report: str
+
+
+@dataclass(frozen=True)
 class ReportData:
     """One person's sample in a tube whose result was released (or that was rejected)."""
 
@@ -180,6 +233,17 @@ class ReportData:
     amendment_reason: str = ""
     rejected_at: dt.datetime | None = None
     rejection_reason: str = ""
+
+    @cached_property
+    def ids(self) -> Ids:
+        return Ids(
+            group=stable_id("pool", self.tube_key),
+            pool_specimen=stable_id("tube", self.tube_key),
+            pool_observation=stable_id("tube-observation", self.tube_key),
+            specimen=stable_id("sample", self.sample_key),
+            observation=stable_id("observation", self.sample_key),
+            report=stable_id("report", self.sample_key),
+        )
 
     @property
     def pooled(self) -> bool:
@@ -313,7 +377,7 @@ def swab(r: ReportData) -> tuple[tuple[str, str], tuple[str, str]]:
 def pool_group(r: ReportData) -> Resource:
     return {
         "resourceType": "Group",
-        "id": stable_id("pool", r.tube_key),
+        "id": r.ids.group,
         "identifier": [{"system": system("tube"), "value": r.tube_code}],
         "type": "person",
         "actual": True,
@@ -323,7 +387,15 @@ def pool_group(r: ReportData) -> Resource:
 
 
 def _pool_note(r: ReportData) -> dict[str, str]:
-    return {"text": _("Pooled sample of %(count)s people.") % {"count": r.tube_members}}
+    def make() -> str:
+        text = ngettext(
+            "Pooled sample of %(count)s person.",
+            "Pooled sample of %(count)s people.",
+            r.tube_members,
+        )
+        return text % {"count": r.tube_members}
+
+    return {"text": cached_text("pool-note", r.tube_members, make)}
 
 
 def _site_extension(r: ReportData) -> dict[str, str]:
@@ -352,11 +424,11 @@ def pool_specimen(r: ReportData) -> Resource:
         collection["collectedPeriod"]["end"] = instant(r.tube_closed_at)
     resource: Resource = {
         "resourceType": "Specimen",
-        "id": stable_id("tube", r.tube_key),
+        "id": r.ids.pool_specimen,
         "accessionIdentifier": {"system": system("tube"), "value": r.tube_code},
         "status": _specimen_status(r),
         "type": concept(SNOMED, type_code, type_display),
-        "subject": {"reference": f"Group/{stable_id('pool', r.tube_key)}"},
+        "subject": {"reference": f"Group/{r.ids.group}"},
         "collection": collection,
         "note": [_pool_note(r)],
         "extension": [
@@ -374,7 +446,7 @@ def person_specimen(r: ReportData) -> Resource:
     (type_code, type_display), (site_code, site_display) = swab(r)
     resource: Resource = {
         "resourceType": "Specimen",
-        "id": stable_id("sample", r.sample_key),
+        "id": r.ids.specimen,
         "status": _specimen_status(r),
         "type": concept(SNOMED, type_code, type_display),
         "subject": {"reference": f"Patient/{patient_id(r.patient.public_id)}"},
@@ -385,7 +457,7 @@ def person_specimen(r: ReportData) -> Resource:
         },
     }
     if r.pooled:
-        resource["parent"] = [{"reference": f"Specimen/{stable_id('tube', r.tube_key)}"}]
+        resource["parent"] = [{"reference": f"Specimen/{r.ids.pool_specimen}"}]
         resource["note"] = [_pool_note(r)]
     else:
         resource["accessionIdentifier"] = {"system": system("tube"), "value": r.tube_code}
@@ -419,7 +491,8 @@ def person_outcome(r: ReportData) -> str:
 
 
 def outcome_concept(state: str) -> dict[str, Any]:
-    return concept(system("CodeSystem/outcome"), state, str(OutcomeState(state).label))
+    label = cached_text("outcome", state, lambda: str(OutcomeState(state).label))
+    return concept(system("CodeSystem/outcome"), state, label)
 
 
 def _value(value: str | None) -> dict[str, Any]:
@@ -461,9 +534,9 @@ def pool_observation(r: ReportData) -> Resource:
     """The lab's measurement on the pooled tube."""
     resource = _observation_base(r)
     resource.update(
-        id=stable_id("tube-observation", r.tube_key),
-        subject={"reference": f"Group/{stable_id('pool', r.tube_key)}"},
-        specimen={"reference": f"Specimen/{stable_id('tube', r.tube_key)}"},
+        id=r.ids.pool_observation,
+        subject={"reference": f"Group/{r.ids.group}"},
+        specimen={"reference": f"Specimen/{r.ids.pool_specimen}"},
         effectivePeriod=pool_specimen(r)["collection"]["collectedPeriod"],
         **_value(r.value),
     )
@@ -478,9 +551,9 @@ def person_observation(r: ReportData) -> Resource:
     derived from the pool's (not detected, or recall: individual retest needed)."""
     resource = _observation_base(r)
     resource.update(
-        id=stable_id("observation", r.sample_key),
+        id=r.ids.observation,
         subject={"reference": f"Patient/{patient_id(r.patient.public_id)}"},
-        specimen={"reference": f"Specimen/{stable_id('sample', r.sample_key)}"},
+        specimen={"reference": f"Specimen/{r.ids.specimen}"},
         effectiveDateTime=instant(r.collected_at),
     )
     outcome = person_outcome(r)
@@ -489,9 +562,7 @@ def person_observation(r: ReportData) -> Resource:
         if components := _ct_components(r):
             resource["component"] = components
     else:
-        resource["derivedFrom"] = [
-            {"reference": f"Observation/{stable_id('tube-observation', r.tube_key)}"}
-        ]
+        resource["derivedFrom"] = [{"reference": f"Observation/{r.ids.pool_observation}"}]
         resource["method"] = {"text": _("Pooled testing")}
         if r.value in (ResultValue.NEGATIVE, ResultValue.INVALID):
             # A negative pool clears each member; an invalid one tells them nothing.
@@ -516,16 +587,16 @@ def diagnostic_report(r: ReportData) -> Resource:
     outcome = person_outcome(r)
     resource: Resource = {
         "resourceType": "DiagnosticReport",
-        "id": stable_id("report", r.sample_key),
-        "identifier": [{"system": system("report"), "value": stable_id("report", r.sample_key)}],
+        "id": r.ids.report,
+        "identifier": [{"system": system("report"), "value": r.ids.report}],
         "status": "cancelled" if r.rejected else status(r),
         "category": [concept(V2_0074, "LAB", "Laboratory")],
         "code": concept(LOINC, code, display),
         "subject": {"reference": f"Patient/{patient_id(r.patient.public_id)}"},
         "effectiveDateTime": instant(r.collected_at),
         "issued": instant(r.issued),
-        "specimen": [{"reference": f"Specimen/{stable_id('sample', r.sample_key)}"}],
-        "conclusion": CONCLUSIONS[OutcomeState(outcome)](),
+        "specimen": [{"reference": f"Specimen/{r.ids.specimen}"}],
+        "conclusion": cached_text("conclusion", outcome, CONCLUSIONS[OutcomeState(outcome)]),
         "conclusionCode": [outcome_concept(outcome)],
         "extension": [
             {
@@ -537,11 +608,9 @@ def diagnostic_report(r: ReportData) -> Resource:
     if r.lab is not None:
         resource["performer"] = [{"reference": f"Organization/{r.lab.public_id}"}]
     if not r.rejected:
-        results = [{"reference": f"Observation/{stable_id('observation', r.sample_key)}"}]
+        results = [{"reference": f"Observation/{r.ids.observation}"}]
         if r.pooled:
-            results.insert(
-                0, {"reference": f"Observation/{stable_id('tube-observation', r.tube_key)}"}
-            )
+            results.insert(0, {"reference": f"Observation/{r.ids.pool_observation}"})
         resource["result"] = results
     elif r.rejection_reason:
         resource["conclusion"] += " " + _("Rejected by the laboratory: %(reason)s") % {
