@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import translation
 
 from swabline.audit.models import AuditEvent
-from swabline.interop import exporting, fhir
+from swabline.interop import exporting, fhir, tasks
 from swabline.interop.enums import ExportStatus
 from swabline.interop.models import BulkExport
 from tests.interop import cases
@@ -40,7 +40,19 @@ def kick_off(client: Any, user: Any, query: str = "", capture: Any = None) -> An
 
 
 def run_worker() -> None:
+    """The real worker; it closes the database connection, so only tests marked
+    `django_db(transaction=True)` may call it (on PostgreSQL)."""
     call_command("db_worker", batch=True, no_startup_delay=True, reload=False, verbosity=0)
+
+
+def run_enqueued() -> None:
+    """What the worker would do with each queued export, in this test's transaction."""
+    from django_tasks_db.models import DBTaskResult
+
+    for row in DBTaskResult.objects.filter(status="READY").order_by("enqueued_at"):
+        args = row.args_kwargs["args"]
+        tasks.run_fhir_export.call(*args)
+        DBTaskResult.objects.filter(pk=row.pk).update(status="SUCCESSFUL")
 
 
 def export(client: Any, user: Any, query: str, capture: Any) -> tuple[Any, dict[str, Any]]:
@@ -50,7 +62,7 @@ def export(client: Any, user: Any, query: str, capture: Any) -> tuple[Any, dict[
     assert response.status_code == 202, response.content
     status_url = response["Content-Location"]
     assert status_url.startswith("http://testserver/api/v1/fhir/$export-status/")
-    run_worker()
+    run_enqueued()
     done = client.get(status_url.removeprefix("http://testserver"), **cases.token(user))
     assert done.status_code == 200, done.content
     return status_url, json.loads(done.content)
@@ -194,7 +206,7 @@ def test_status_while_waiting_then_delete(client, world, c, django_capture_on_co
     )
     assert client.delete(path, **cases.token(admin)).status_code == 202
     assert client.get(path, **cases.token(admin)).status_code == 404
-    run_worker()  # the cancelled export is skipped
+    run_enqueued()  # the cancelled export is skipped
     assert BulkExport.objects.get().status == ExportStatus.CANCELLED
 
 
@@ -250,7 +262,7 @@ def test_bad_kick_off_parameters(client, world, query):
 
 
 def test_a_failing_export_is_retried_then_marked_failed(world, c, monkeypatch, settings):
-    from swabline.interop import services, tasks
+    from swabline.interop import services
 
     settings.TASK_MAX_ATTEMPTS = 1
     job = services.start_export(
@@ -277,3 +289,25 @@ def test_the_export_sends_no_query_per_row(world, c, django_assert_max_num_queri
     )  # fmt: skip
     with django_assert_max_num_queries(6):
         exporting.write_export(job)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_the_export(client, django_capture_on_commit_callbacks):
+    from tests.conftest import build_world
+
+    world = build_world()
+    cases.build(world)
+    admin = world.users["admin"]
+    response = kick_off(client, admin)  # committed: the task is enqueued for real
+    assert response.status_code == 202
+    run_worker()
+    done = client.get(
+        response["Content-Location"].removeprefix("http://testserver"), **cases.token(admin)
+    )
+    assert done.status_code == 200
+    assert {o["type"]: o["count"] for o in json.loads(done.content)["output"]}[
+        "DiagnosticReport"
+    ] == 15
+    from django_tasks_db.models import DBTaskResult
+
+    assert list(DBTaskResult.objects.values_list("status", flat=True)) == ["SUCCESSFUL"]

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 
 from swabline.interop import fhir
 from tests.interop import cases
@@ -101,7 +100,9 @@ def export_files(client: Any, user: Any, folder: Path, capture: Any) -> list[Pat
     headers = cases.token(user)
     with capture(execute=True):
         kicked = client.get("/api/v1/fhir/$export", **headers)
-    call_command("db_worker", batch=True, no_startup_delay=True, reload=False, verbosity=0)
+    from tests.interop.test_export import run_enqueued
+
+    run_enqueued()
     status = client.get(kicked["Content-Location"].removeprefix("http://testserver"), **headers)
     manifest = json.loads(status.content)
     paths = []
