@@ -230,6 +230,9 @@ FHIR_EXPORT_DIR = env_str("FHIR_EXPORT_DIR", str(BASE_DIR / "var" / "fhir-export
 FHIR_EXPORT_KEEP_HOURS = env_int("FHIR_EXPORT_KEEP_HOURS", 24)
 # The swab the campaigns take for RT-PCR: "nasopharyngeal" or "oropharyngeal".
 FHIR_PCR_SWAB_SITE = env_str("FHIR_PCR_SWAB_SITE", "oropharyngeal")
+# A partner recording consents with wrong codes or birth dates this many times in an
+# hour is refused altogether until the hour ends (no guessing dates of birth).
+CONSENT_FAILURE_LIMIT = env_int("CONSENT_FAILURE_LIMIT", 20)
 
 # --- Public endpoints ---------------------------------------------------------
 # Registrations per client address per hour (public form and API).

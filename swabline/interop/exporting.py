@@ -40,8 +40,11 @@ def file_path(job: BulkExport, resource_type: str) -> Path:
     return export_dir(job) / f"{resource_type}{SUFFIX}"
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
 def line(resource: fhir.Resource) -> str:
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _encode(resource) + "\n"
 
 
 class Writer:

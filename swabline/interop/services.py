@@ -54,7 +54,7 @@ def _failure_key(partner: Any) -> str:
 
 
 def _failure_limit() -> int:
-    return int(getattr(settings, "CONSENT_FAILURE_LIMIT", 20))
+    return int(settings.CONSENT_FAILURE_LIMIT)
 
 
 def _refuse(partner: Any) -> ConsentRefused:
