@@ -305,7 +305,7 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
     """202 with `X-Progress` while queued or running; 200 with the manifest when done;
     500 with an OperationOutcome if it failed. Only its requester sees it."""
     job = _own_job(request, job_id)
-    if job is None or job.status == ExportStatus.CANCELLED:
+    if job is None or job.status in (ExportStatus.CANCELLED, ExportStatus.EXPIRED):
         return not_found()
     if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
         response = HttpResponse(status=202)
@@ -321,7 +321,7 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
 def delete_export(request: HttpRequest, job_id: str) -> HttpResponse:
     """Cancel a running export or delete a finished one's files (Bulk Data)."""
     job = _own_job(request, job_id)
-    if job is None or job.status == ExportStatus.CANCELLED:
+    if job is None or job.status in (ExportStatus.CANCELLED, ExportStatus.EXPIRED):
         return not_found()
     services.cancel_export(by=user_of(request), job=job)
     return HttpResponse(status=202)

@@ -12,6 +12,7 @@ class ExportStatus(models.TextChoices):
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired: files deleted")
 
 
 # The resource types a result export holds, in the order their files are listed.

@@ -273,3 +273,21 @@ def fail_export(job: BulkExport, reason: str) -> None:
         status=ExportStatus.FAILED, failure=reason[:500], finished_at=timezone.now()
     )
     exporting.delete_files(job)
+
+
+def prune_exports(*, now: dt.datetime | None = None) -> int:
+    """Delete the files of exports finished more than `FHIR_EXPORT_KEEP_HOURS` ago
+    (personal data is not kept longer than the CDC needs to fetch it); they become
+    `expired`. Run by the export worker after each export. Answers how many."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(hours=settings.FHIR_EXPORT_KEEP_HOURS)
+    old = list(
+        BulkExport.objects.filter(
+            status__in=[ExportStatus.DONE, ExportStatus.FAILED], finished_at__lt=cutoff
+        )
+    )
+    for job in old:
+        exporting.delete_files(job)
+    return BulkExport.objects.filter(pk__in=[j.pk for j in old]).update(
+        status=ExportStatus.EXPIRED, output=[]
+    )

@@ -38,4 +38,5 @@ def run_fhir_export(export_id: str, attempt: int = 1) -> dict[str, Any]:
         )
         raise
     services.finish_export(job, output)
-    return {"export": export_id, "output": output}
+    expired = services.prune_exports()
+    return {"export": export_id, "output": output, "expired": expired}

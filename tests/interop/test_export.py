@@ -311,3 +311,24 @@ def test_the_worker_runs_the_export(client, django_capture_on_commit_callbacks):
     from django_tasks_db.models import DBTaskResult
 
     assert list(DBTaskResult.objects.values_list("status", flat=True)) == ["SUCCESSFUL"]
+
+
+def test_finished_exports_expire_after_the_keeping_time(world, c, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from swabline.interop import services
+
+    settings.FHIR_EXPORT_KEEP_HOURS = 24
+    job = services.start_export(
+        by=world.users["admin"], since=None, until=None, request_url="x", base_url="http://t/fhir"
+    )
+    tasks.run_fhir_export.call(str(job.public_id))
+    job.refresh_from_db()
+    assert job.status == ExportStatus.DONE and exporting.export_dir(job).exists()
+    assert services.prune_exports(now=timezone.now() + dt.timedelta(hours=23)) == 0
+    assert services.prune_exports(now=timezone.now() + dt.timedelta(hours=25)) == 1
+    job.refresh_from_db()
+    assert (job.status, job.output) == (ExportStatus.EXPIRED, [])
+    assert not exporting.export_dir(job).exists()
