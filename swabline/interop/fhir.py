@@ -29,7 +29,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -159,8 +159,10 @@ def concept(system_: str, code: str, display: str = "", text: str = "") -> dict[
     return out
 
 
+@lru_cache(maxsize=4096)
 def instant(value: dt.datetime) -> str:
-    """An aware datetime as a FHIR instant/dateTime (UTC, seconds)."""
+    """An aware datetime as a FHIR instant/dateTime (UTC, seconds). Memoised: a report
+    row writes each of its times two or three times."""
     return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -244,6 +246,11 @@ class ReportData:
             observation=stable_id("observation", self.sample_key),
             report=stable_id("report", self.sample_key),
         )
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """Values the mapping computes once per row (translated texts)."""
+        return {}
 
     @property
     def pooled(self) -> bool:
@@ -360,12 +367,17 @@ def organization(lab: LabData) -> Resource:
 
 def test_code(r: ReportData) -> tuple[str, str]:
     """LOINC by the lab's method text, else by the campaign's test type."""
-    method = r.method.lower()
+    return _loinc(r.method, r.test_type)
+
+
+@lru_cache(maxsize=256)
+def _loinc(method_text: str, test_type: str) -> tuple[str, str]:
+    method = method_text.lower()
     if any(word in method for word in ("antigen", "rapid", "nhanh", " ag", "ag ")):
         return LOINC_ANTIGEN
     if "pcr" in method:
         return LOINC_RT_PCR
-    return LOINC_ANTIGEN if r.test_type == TestType.RAPID_ANTIGEN else LOINC_RT_PCR
+    return LOINC_ANTIGEN if test_type == TestType.RAPID_ANTIGEN else LOINC_RT_PCR
 
 
 def swab(r: ReportData) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -387,6 +399,14 @@ def pool_group(r: ReportData) -> Resource:
 
 
 def _pool_note(r: ReportData) -> dict[str, str]:
+    """Written on up to four resources of a row: made once per row."""
+    found: dict[str, str] | None = r.memo.get("pool-note")
+    if found is None:
+        found = r.memo["pool-note"] = {"text": _pool_note_text(r)}
+    return found
+
+
+def _pool_note_text(r: ReportData) -> str:
     def make() -> str:
         text = ngettext(
             "Pooled sample of %(count)s person.",
@@ -395,7 +415,7 @@ def _pool_note(r: ReportData) -> dict[str, str]:
         )
         return text % {"count": r.tube_members}
 
-    return {"text": cached_text("pool-note", r.tube_members, make)}
+    return cached_text("pool-note", r.tube_members, make)
 
 
 def _site_extension(r: ReportData) -> dict[str, str]:
@@ -490,6 +510,13 @@ def person_outcome(r: ReportData) -> str:
     return OutcomeState.NEGATIVE
 
 
+def _row_outcome_concept(r: ReportData, state: str) -> dict[str, Any]:
+    found: dict[str, Any] | None = r.memo.get("outcome")
+    if found is None:
+        found = r.memo["outcome"] = outcome_concept(state)
+    return found
+
+
 def outcome_concept(state: str) -> dict[str, Any]:
     label = cached_text("outcome", state, lambda: str(OutcomeState(state).label))
     return concept(system("CodeSystem/outcome"), state, label)
@@ -568,7 +595,7 @@ def person_observation(r: ReportData) -> Resource:
             # A negative pool clears each member; an invalid one tells them nothing.
             resource.update(_value(r.value))
         resource["note"] = [*resource.get("note", []), _pool_note(r)]
-    resource["interpretation"] = [outcome_concept(outcome)]
+    resource["interpretation"] = [_row_outcome_concept(r, outcome)]
     return resource
 
 
@@ -597,7 +624,7 @@ def diagnostic_report(r: ReportData) -> Resource:
         "issued": instant(r.issued),
         "specimen": [{"reference": f"Specimen/{r.ids.specimen}"}],
         "conclusion": cached_text("conclusion", outcome, CONCLUSIONS[OutcomeState(outcome)]),
-        "conclusionCode": [outcome_concept(outcome)],
+        "conclusionCode": [_row_outcome_concept(r, outcome)],
         "extension": [
             {
                 "url": system("StructureDefinition/campaign"),
