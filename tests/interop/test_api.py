@@ -74,8 +74,12 @@ def test_wrong_roles_are_refused(client, world, c, persona):
     response = get(client, world.users[persona], f"{API}/Patient/{pid(c.negative)}")
     assert response.status_code == 403
     assert body(response)["resourceType"] == "OperationOutcome"
-    response = get(client, world.users[persona], f"{API}/DiagnosticReport")
-    assert response.status_code == 403
+    for url in (
+        f"{API}/Patient/{pid(c.negative)}/$everything",
+        f"{API}/DiagnosticReport",
+        f"{API}/$export",
+    ):
+        assert get(client, world.users[persona], url).status_code == 403, url
 
 
 def test_wrong_place_is_not_found(client, world, c):
