@@ -204,6 +204,9 @@ def test_status_while_waiting_then_delete(client, world, c, django_capture_on_co
         "waiting",
         "5",
     )
+    BulkExport.objects.update(status=ExportStatus.RUNNING, rows_total=15, rows_done=6)
+    running = client.get(path, **cases.token(admin))
+    assert (running.status_code, running["X-Progress"]) == (202, "40% (6/15)")
     assert client.delete(path, **cases.token(admin)).status_code == 202
     assert client.get(path, **cases.token(admin)).status_code == 404
     run_enqueued()  # the cancelled export is skipped
