@@ -2,12 +2,15 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+# Tests only: the literal FHIR R4 (4.0.1) validator, fhir.resources 6.4.0 on pydantic 1,
+# which cannot share the main environment (docs/decisions/0008-fhir-mapping.md).
+FHIR_R4_VENV := .venv-fhir-r4
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := swabline.settings
 
-.PHONY: run test lint typecheck checks test-sqlite test-postgres bench vendor messages compilemessages clean
+.PHONY: fhir-r4-venv run test lint typecheck checks test-sqlite test-postgres bench vendor messages compilemessages clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +19,13 @@ $(VENV)/.installed: requirements.lock
 	touch $@
 
 venv: $(VENV)/.installed
+
+$(FHIR_R4_VENV)/.installed: requirements-fhir-r4.lock $(VENV)/.installed
+	test -x $(FHIR_R4_VENV)/bin/python || $(VENV)/bin/uv venv --quiet --python $(PY) $(FHIR_R4_VENV)
+	$(VENV)/bin/uv pip sync --quiet --require-hashes --python $(FHIR_R4_VENV)/bin/python requirements-fhir-r4.lock
+	touch $@
+
+fhir-r4-venv: $(FHIR_R4_VENV)/.installed
 
 run: $(VENV)/.installed compilemessages
 	$(PY) manage.py migrate --no-input
@@ -47,7 +57,7 @@ messages: $(VENV)/.installed
 	$(PY) manage.py makemessages --locale vi --ignore '.venv/*' --ignore 'static/vendor/*' --no-location --no-obsolete
 	$(PY) manage.py makemessages --locale vi --domain djangojs --ignore '.venv/*' --ignore 'static/vendor/*' --no-location --no-obsolete
 
-test: lint typecheck compilemessages checks
+test: lint typecheck compilemessages checks $(FHIR_R4_VENV)/.installed
 	@$(VENV)/bin/python -m tests.legs
 
 bench: $(VENV)/.installed compilemessages
@@ -57,4 +67,4 @@ vendor: $(VENV)/.installed
 	$(PY) scripts/vendor_static.py
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FHIR_R4_VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -220,6 +220,20 @@ LOGGING = {
 # shared by every worker host.
 PEOPLE_IMPORT_DIR = env_str("PEOPLE_IMPORT_DIR", str(BASE_DIR / "var" / "imports"))
 
+# --- FHIR interop (swabline.interop) -----------------------------------------
+# Identifier systems are URIs under this base (our person code, public id, labs,
+# outcome codes): set it to a URL the deployment owns.
+FHIR_IDENTIFIER_BASE = env_str("FHIR_IDENTIFIER_BASE", "https://swabline.example.org/fhir")
+# Where bulk NDJSON exports are written (personal data: encrypted storage, shared by
+# every worker host), and how long a finished export is kept.
+FHIR_EXPORT_DIR = env_str("FHIR_EXPORT_DIR", str(BASE_DIR / "var" / "fhir-exports"))
+FHIR_EXPORT_KEEP_HOURS = env_int("FHIR_EXPORT_KEEP_HOURS", 24)
+# The swab the campaigns take for RT-PCR: "nasopharyngeal" or "oropharyngeal".
+FHIR_PCR_SWAB_SITE = env_str("FHIR_PCR_SWAB_SITE", "oropharyngeal")
+# A partner recording consents with wrong codes or birth dates this many times in an
+# hour is refused altogether until the hour ends (no guessing dates of birth).
+CONSENT_FAILURE_LIMIT = env_int("CONSENT_FAILURE_LIMIT", 20)
+
 # --- Public endpoints ---------------------------------------------------------
 # Registrations per client address per hour (public form and API).
 REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)

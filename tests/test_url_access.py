@@ -30,7 +30,8 @@ def _concrete(route: str) -> str:
     url = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLE_ARGS.get(m.group(1) or "str", "x"), route)
     # Admin regex patterns: fill groups and strip anchors.
     url = re.sub(r"\(\?P<\w+>[^)]*\)", "x", url)
-    url = url.replace("^", "").replace("$", "").replace("\\", "")
+    # Only regex anchors: a `$` inside an API path is FHIR's operation prefix.
+    url = re.sub(r"\$$", "", url.replace("^", "")).replace("\\", "")
     return "/" + url.lstrip("/")
 
 

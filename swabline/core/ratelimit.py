@@ -23,3 +23,9 @@ def hit(key: str, *, limit: int, window_seconds: int) -> bool:
         cache.add(bucket, 1, timeout=window_seconds + 1)
         count = 1
     return count <= limit
+
+
+def count(key: str, *, window_seconds: int) -> int:
+    """How many events `hit` has counted for `key` in the current window (no count)."""
+    bucket = f"rl:{key}:{int(time.time()) // window_seconds}"
+    return int(cache.get(bucket, 0))
