@@ -34,6 +34,8 @@ PUBLIC_OPERATIONS = frozenset(
         ("post", "/api/v1/auth/token"),
         ("get", "/api/v1/places"),
         ("post", "/api/v1/registrations"),
+        # Gateways' delivery receipts: no user token, a shared secret (checked inside).
+        ("post", "/api/v1/notifications/receipts/{channel}"),
     }
 )
 

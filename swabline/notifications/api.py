@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from swabline.notifications import receipts
 from swabline.notifications.enums import Channel
@@ -35,19 +35,19 @@ class Detail(Schema):
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-def post_receipts(request: HttpRequest, channel: str) -> tuple[int, object]:
+def post_receipts(request: HttpRequest, channel: str) -> Status:
     """Apply delivery receipts: `{"receipts": [{"id": key, "status": "delivered"|"failed"}]}`.
 
     Authenticated by `NOTIFY_RECEIPT_SECRET` (Bearer, or an HMAC signature header).
     Idempotent: a receipt applied twice changes nothing.
     """
     if channel not in (Channel.SMS, Channel.EMAIL):
-        return 404, {"detail": _("Unknown channel.")}
+        return Status(404, {"detail": _("Unknown channel.")})
     body = request.body
     if not receipts.authentic(request.headers, body):
-        return 401, {"detail": _("Authentication required.")}
+        return Status(401, {"detail": _("Authentication required.")})
     items = receipts.parse(body)
     if items is None:
-        return 422, {"detail": _("The request is not valid.")}
+        return Status(422, {"detail": _("The request is not valid.")})
     applied = receipts.apply(channel, items)
-    return 200, applied.__dict__
+    return Status(200, applied.__dict__)

@@ -57,9 +57,11 @@ def _insert_select(where: str, params: list[Any], *, trigger: str, client_id: An
     """
     channels = enabled_channels()
     now = timezone.now()
+    # A bare NULL in a UNION is text to PostgreSQL: say it is a uuid.
+    client_param = "CAST(%s AS uuid)" if connection.vendor == "postgresql" else "%s"
     head = (
         "SELECT o.province_code, o.person_id, o.id, o.release_id, o.state, %s, {channel},"
-        " {recipient}, {endpoint}, %s, 0, %s, '', '', %s, %s"
+        " {recipient}, {endpoint}, %s, 0, %s, '', '', %s, " + client_param
     )
     client = Notification._meta.get_field("client_id").get_db_prep_value(client_id, connection)
     common = [trigger, Status.CREATED, now, now, client]
