@@ -70,7 +70,7 @@ def test_overview_counts_by_status_in_the_officials_place(world):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-status="created"><th>' in html
-    counts = dict((status, n) for _label, status, n in response.context["counts"])
+    counts = {status: n for _label, status, n in response.context["counts"]}
     assert counts[Status.CREATED] == 2 and counts[Status.PERMANENT_FAILURE] == 0
     province = world.client_for("province").get(reverse("notifications:overview"))
     assert len(province.context["failures"]) == 1
