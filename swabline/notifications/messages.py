@@ -9,6 +9,7 @@ longer than `NOTIFY_SMS_MAX_SEGMENTS` falls back to the short form.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -64,13 +65,28 @@ def lookup_url() -> str:
 
 def render(state: str, code: str, *, corrected: bool = False, short: bool = False) -> Text:
     """The message about `state` for the person with `code`, in NOTIFY_LANGUAGE."""
-    with translation.override(getattr(settings, "NOTIFY_LANGUAGE", "vi")):
-        values = {"code": format_person_code(code), "url": lookup_url()}
+    body, subject = _templates(_language(), lookup_url(), state, corrected, short)
+    values = {"code": format_person_code(code)}
+    return Text(subject=subject % values, body=body % values)
+
+
+def _language() -> str:
+    return str(getattr(settings, "NOTIFY_LANGUAGE", "vi"))
+
+
+@functools.lru_cache(maxsize=512)
+def _templates(
+    language: str, url: str, state: str, corrected: bool, short: bool
+) -> tuple[str, str]:
+    """The body and subject with only `%(code)s` left to fill: translated once per
+    process, not once per message (the worker renders thousands a second)."""
+    with translation.override(language):
         table = SHORT if short else LONG
+        values = {"code": "%(code)s", "url": url.replace("%", "%%")}
         body = str(table.get(state, table["negative"])) % values
-        if corrected:
-            body = f"{_(str(CORRECTED))} {body}" if not short else body
-        return Text(subject=str(SUBJECT) % values, body=body)
+        if corrected and not short:
+            body = f"{_(str(CORRECTED))} {body}"
+        return body, str(SUBJECT) % {"code": "%(code)s"}
 
 
 def ascii_only(text: str) -> str:
@@ -93,14 +109,30 @@ def segments(text: str) -> int:
 
 def sms_text(state: str, code: str, *, corrected: bool = False) -> str:
     """The SMS: the long form unless it needs more than NOTIFY_SMS_MAX_SEGMENTS."""
-    to_ascii = settings.NOTIFY_SMS_ASCII
+    template = _sms_template(
+        _language(),
+        lookup_url(),
+        state,
+        corrected,
+        settings.NOTIFY_SMS_ASCII,
+        settings.NOTIFY_SMS_MAX_SEGMENTS,
+    )
+    return template % {"code": format_person_code(code)}
+
+
+@functools.lru_cache(maxsize=512)
+def _sms_template(
+    language: str, url: str, state: str, corrected: bool, to_ascii: bool, max_segments: int
+) -> str:
+    sample = {"code": "XXXX-XXXX"}  # every code has this length
+    template = ""
     for short in (False, True):
-        text = render(state, code, corrected=corrected, short=short).body
+        template = _templates(language, url, state, corrected, short)[0]
         if to_ascii:
-            text = ascii_only(text)
-        if segments(text) <= settings.NOTIFY_SMS_MAX_SEGMENTS:
-            return text
-    return text
+            template = ascii_only(template)
+        if segments(template % sample) <= max_segments:
+            break
+    return template
 
 
 def webhook_body(row: dict[str, Any], key: str) -> bytes:

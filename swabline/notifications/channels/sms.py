@@ -88,7 +88,7 @@ class HttpSms:
             status, _body = self.client.post(self.url, body, headers)
         except OSError:
             return Sent.retry(Reason.UNREACHABLE)
-        except Exception:  # http.client's protocol errors: the gateway misbehaved
+        except ValueError:  # a malformed answer (lengths): the gateway misbehaved
             return Sent.retry(Reason.GATEWAY_ERROR)
         return from_http_status(status)
 

@@ -57,7 +57,7 @@ class WebhookTransport:
             status, _body = self.client.post(m.recipient, m.body, headers)
         except OSError:
             return Sent.retry(Reason.UNREACHABLE)
-        except Exception:
+        except ValueError:
             return Sent.retry(Reason.GATEWAY_ERROR)
         return from_http_status(status)
 
