@@ -9,6 +9,7 @@ POST with a body, answers with Content-Length, chunked or read-to-close bodies,
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -33,10 +34,8 @@ class _Connection:
         self.host_header = host if port in (80, 443) else f"{host}:{port}"
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def _fill(self) -> bool:
         chunk = self.sock.recv(65536)
