@@ -30,7 +30,7 @@ from swabline.results.models import Release
 
 __all__ = ["enabled_channels", "queue_for_release", "resend", "transition"]
 
-TRIGGER_OF_RELEASE = {
+TRIGGER_OF_RELEASE: dict[str, str] = {
     ReleaseKind.RELEASE: Trigger.RELEASE,
     ReleaseKind.CORRECTION: Trigger.CORRECTION,
     ReleaseKind.REJECTION: Trigger.REJECTION,

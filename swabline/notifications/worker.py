@@ -103,7 +103,7 @@ def claim(limit: int, lease_seconds: int) -> tuple[str, list[int]]:
     now = timezone.now()
     until = now + timedelta(seconds=lease_seconds)
     sources = ALLOWED[Status.SENDING]
-    pending = [s for s in PENDING if s in sources]
+    pending: list[str] = [s for s in PENDING if s in sources]
     if connection.vendor == "postgresql":
         return token, _claim_postgres(token, now, until, limit, pending)
     with transaction.atomic():  # BEGIN IMMEDIATE: one claim at a time on SQLite

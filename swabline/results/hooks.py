@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from swabline.results.models import Release
 
-OutcomesListener = Callable[["Release"], None]
+OutcomesListener = Callable[["Release"], object]  # what it answers is ignored
 
 _listeners: list[OutcomesListener] = []
 

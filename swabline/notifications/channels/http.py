@@ -89,7 +89,7 @@ class _Connection:
         return status, data, keep
 
     def _chunked(self) -> bytes:
-        out = []
+        out: list[bytes] = []
         while True:
             size = int(self._line().split(b";")[0].strip() or b"0", 16)
             if size == 0:
