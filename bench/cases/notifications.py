@@ -196,6 +196,7 @@ class SmsGatewayRaw(DbCase):
         import json
         from concurrent.futures import ThreadPoolExecutor
 
+        from swabline.notifications.channels import spread
         from swabline.notifications.channels.http import HttpClient
 
         client = HttpClient(timeout=10)
@@ -208,7 +209,7 @@ class SmsGatewayRaw(DbCase):
             return client.post(self.url, body, headers)[0]
 
         def batch(seq: int, rng: random.Random) -> int:
-            statuses = list(pool.map(post, range(seq * BATCH, (seq + 1) * BATCH)))
+            statuses = spread(pool, post, list(range(seq * BATCH, (seq + 1) * BATCH)))
             return sum(1 for s in statuses if s == 200)
 
         try:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from swabline.notifications.channels import Outgoing, Sent, from_http_status
+from swabline.notifications.channels import Outgoing, Sent, from_http_status, spread
 from swabline.notifications.channels.http import HttpClient
 from swabline.notifications.enums import Reason
 
@@ -102,9 +102,9 @@ class HttpSms:
 
     def send(self, messages: list[Outgoing], pool: ThreadPoolExecutor) -> list[Sent]:
         if self.batch == 1:
-            return list(pool.map(self._one, messages))
+            return spread(pool, self._one, messages)
         chunks = [messages[i : i + self.batch] for i in range(0, len(messages), self.batch)]
-        return [s for sent in pool.map(self._many, chunks) for s in sent]
+        return [s for sent in spread(pool, self._many, chunks) for s in sent]
 
     def close(self) -> None:
         self.client.close()

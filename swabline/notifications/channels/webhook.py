@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
-from swabline.notifications.channels import Outgoing, Sent, from_http_status
+from swabline.notifications.channels import Outgoing, Sent, from_http_status, spread
 from swabline.notifications.channels.http import HttpClient
 from swabline.notifications.enums import Reason
 
@@ -62,7 +62,7 @@ class WebhookTransport:
         return from_http_status(status)
 
     def send(self, messages: list[Outgoing], pool: ThreadPoolExecutor) -> list[Sent]:
-        return list(pool.map(self._one, messages))
+        return spread(pool, self._one, messages)
 
     def close(self) -> None:
         self.client.close()
