@@ -82,3 +82,11 @@ def test_overview_refused_to_other_roles(world):
     assert world.client_for("dataentry_a").get(url).status_code == 403
     assert world.client_for("labtech_a").get(url).status_code == 403
     assert world.client_for("nobody").get(url).status_code == 403
+
+
+def test_person_page_links_to_messages_for_helpers_only(world):
+    [person] = people(world, 1)
+    detail = reverse("people:detail", args=[person.public_id])
+    assert page(person) in world.client_for("dataentry_a").get(detail).content.decode()
+    sampler = world.client_for("sampler_a").get(detail)
+    assert sampler.status_code == 200 and page(person) not in sampler.content.decode()
