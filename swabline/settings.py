@@ -248,7 +248,7 @@ NOTIFY_HTTP_TIMEOUT = env_int("NOTIFY_HTTP_TIMEOUT", 10)
 # Delivery receipts (POST /api/v1/notifications/receipts/<channel>): empty refuses all.
 NOTIFY_RECEIPT_SECRET = env_str("NOTIFY_RECEIPT_SECRET")
 # The worker (manage.py notifications_worker).
-NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 200)
+NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 500)
 NOTIFY_THREADS = env_int("NOTIFY_THREADS", 16)
 NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 120)
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 6)

@@ -3,7 +3,7 @@
 notify-sms-http: `swabline.notifications.worker.Worker.run_once` in each DB worker
     process (so two workers claiming with SKIP LOCKED, as two
     `manage.py notifications_worker` would), over outbox rows written beforehand
-    (≈ 70,000 per measurement, one INSERT…SELECT), through the real HTTP SMS
+    (180,000 per measurement, one INSERT…SELECT), through the real HTTP SMS
     channel: one POST per message with its Idempotency-Key, keep-alive connections,
     `NOTIFY_THREADS` in flight per process. Units are messages claimed and recorded
     (delivered). The gateway (`bench/sms_gateway.py`) is a separate process.
@@ -32,9 +32,9 @@ from bench.config import ROOT
 from bench.leg import Leg
 from bench.registry import DbCase, DbOp, Target, register
 
-PEOPLE = 7_000
-PER_PERSON = 10  # outbox rows per person and measurement
-BATCH = 200
+PEOPLE = 12_000
+PER_PERSON = 15  # outbox rows per person and measurement (180,000)
+BATCH = 500
 THREADS = 16
 _gateway: dict[str, Any] = {}
 
@@ -184,7 +184,7 @@ class _SmsCase(DbCase):
 @register
 class SmsGatewayRaw(DbCase):
     id = "sms-gateway-raw"
-    title = "Raw client → local SMS gateway (no database), 200 POSTs per op"
+    title = "Raw client → local SMS gateway (no database), 500 POSTs per op"
     unit = "msg/s"
     legs = frozenset({"postgresql"})
 
