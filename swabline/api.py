@@ -35,6 +35,8 @@ PUBLIC_OPERATIONS = frozenset(
         ("get", "/api/v1/places"),
         ("post", "/api/v1/registrations"),
         ("post", "/api/v1/certificates/verify"),
+        # Gateways' delivery receipts: no user token, a shared secret (checked inside).
+        ("post", "/api/v1/notifications/receipts/{channel}"),
     }
 )
 

@@ -238,6 +238,47 @@ CONSENT_FAILURE_LIMIT = env_int("CONSENT_FAILURE_LIMIT", 20)
 # Registrations per client address per hour (public form and API).
 REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
 
+# --- Notifications (docs/notifications.md) ---------------------------------------
+# Where messages point people to: the look-up page is PUBLIC_BASE_URL + /lookup/.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+NOTIFY_CHANNELS = env_list("NOTIFY_CHANNELS", "sms,email,webhook")
+NOTIFY_LANGUAGE = env_str("NOTIFY_LANGUAGE", "vi")
+# SMS: "console" prints (development); "http" posts to a gateway.
+NOTIFY_SMS_BACKEND = env_str("NOTIFY_SMS_BACKEND", "console")
+NOTIFY_SMS_URL = env_str("NOTIFY_SMS_URL")
+NOTIFY_SMS_AUTH_HEADER = env_str("NOTIFY_SMS_AUTH_HEADER")  # e.g. "Bearer abc…"
+NOTIFY_SMS_BASIC_AUTH = env_str("NOTIFY_SMS_BASIC_AUTH")  # "user:password"
+NOTIFY_SMS_FORMAT = env_str("NOTIFY_SMS_FORMAT", "json")  # json | form
+# A JSON object; string values may hold {to} {text} {key} {sender} placeholders.
+NOTIFY_SMS_TEMPLATE = env_str(
+    "NOTIFY_SMS_TEMPLATE", '{"to": "{to}", "text": "{text}", "sender": "{sender}"}'
+)
+NOTIFY_SMS_SENDER = env_str("NOTIFY_SMS_SENDER", "SWABLINE")
+NOTIFY_SMS_ASCII = env_bool("NOTIFY_SMS_ASCII")  # strip Vietnamese diacritics
+NOTIFY_SMS_MAX_SEGMENTS = env_int("NOTIFY_SMS_MAX_SEGMENTS", 3)
+# More than 1: post this many messages per request ({"messages": [...]}).
+NOTIFY_SMS_BATCH = env_int("NOTIFY_SMS_BATCH", 1)
+NOTIFY_HTTP_TIMEOUT = env_int("NOTIFY_HTTP_TIMEOUT", 10)
+# Delivery receipts (POST /api/v1/notifications/receipts/<channel>): empty refuses all.
+NOTIFY_RECEIPT_SECRET = env_str("NOTIFY_RECEIPT_SECRET")
+# The worker (manage.py notifications_worker).
+NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 500)
+NOTIFY_THREADS = env_int("NOTIFY_THREADS", 16)
+NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 120)
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 6)
+NOTIFY_RETRY_BASE_SECONDS = env_int("NOTIFY_RETRY_BASE_SECONDS", 30)
+NOTIFY_RETRY_MAX_SECONDS = env_int("NOTIFY_RETRY_MAX_SECONDS", 3600)
+NOTIFY_POLL_SECONDS = env_int("NOTIFY_POLL_SECONDS", 1)
+# E-mail: Django's backends (console in development; smtp with EMAIL_HOST…).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Swabline <no-reply@swabline.invalid>")
+
 # --- Demo -----------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "swabline-demo")
 

@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from swabline.notifications import views
+
+app_name = "notifications"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("person/<str:public_id>/", views.person, name="person"),
+]

@@ -36,6 +36,13 @@ class MemberForm(forms.Form):
         max_length=20,
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
     )
+    email = forms.CharField(
+        label=_("E-mail (optional)"),
+        help_text=_("Results are also sent here."),
+        required=False,
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+    )
     national_id = forms.CharField(
         label=_("CCCD (optional)"),
         required=False,
@@ -65,6 +72,9 @@ class MemberForm(forms.Form):
 
     def clean_national_id(self) -> str:
         return identity.clean_cccd(self.cleaned_data["national_id"]) or ""
+
+    def clean_email(self) -> str:
+        return identity.clean_email(self.cleaned_data["email"])
 
 
 class BaseMemberFormSet(forms.BaseFormSet):
@@ -142,6 +152,7 @@ def member_inputs(household: HouseholdForm, members: Any) -> list[PersonInput]:
                 ward=ward,
                 phone=data["phone"] or household.cleaned_data["phone"],
                 national_id=data["national_id"],
+                email=data.get("email", ""),
                 address=household.cleaned_data["address"],
                 symptoms=list(data["symptoms"]),
                 contact_with_case=data["contact_with_case"],

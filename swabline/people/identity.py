@@ -118,6 +118,25 @@ def clean_cccd(value: object, *, required: bool = False) -> str | None:
     return text
 
 
+def clean_email(value: object) -> str:
+    """An e-mail address, trimmed, its domain lower-cased; "" if empty."""
+    from django.core.validators import validate_email
+
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    if len(text) > 254:
+        raise ValidationError(_("An e-mail address has at most 254 characters."), code="length")
+    try:
+        validate_email(text)
+    except ValidationError:
+        raise ValidationError(
+            _("Enter an e-mail address like name@example.com."), code="invalid"
+        ) from None
+    local, _at, domain = text.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
 def cccd_birth_year_matches(cccd: str, birth_year: int) -> bool:
     """Digits 4-6 of a CCCD encode the century (with sex) and the last two digits of the year."""
     century = 1900 + 100 * (int(cccd[3]) // 2)

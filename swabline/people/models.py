@@ -48,6 +48,9 @@ class Person(CarriesProvince):
     birth_year = models.PositiveSmallIntegerField(_("year of birth"))
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     phone = models.CharField(_("phone"), max_length=16, blank=True)
+    # Optional; where result notifications are e-mailed. A database default too, so
+    # the bulk paths that COPY or INSERT…SELECT people need not name the column.
+    email = models.EmailField(_("email"), max_length=254, blank=True, default="", db_default="")
     national_id = models.CharField(_("CCCD"), max_length=12, null=True, blank=True)  # noqa: DJ001 -- NULL: unique among those who have one
     # A CCCD someone typed that belongs to a record with another name or birth year:
     # kept for staff to review, never used to match (so typing a stranger's CCCD

@@ -39,6 +39,7 @@ class PersonInput:
     phone: object = ""
     national_id: object = ""
     address: str = ""
+    email: object = ""
     symptoms: list[str] = field(default_factory=list)
     contact_with_case: bool = False
     recent_travel: bool = False
@@ -54,6 +55,7 @@ class CleanPerson:
     phone: str
     national_id: str | None
     address: str
+    email: str
     symptoms: list[str]
     contact_with_case: bool
     recent_travel: bool
@@ -82,6 +84,7 @@ def clean_person(data: PersonInput) -> CleanPerson:
         ("birth", lambda: identity.clean_birth(data.birth)),
         ("phone", lambda: identity.clean_phone(data.phone)),
         ("national_id", lambda: identity.clean_cccd(data.national_id)),
+        ("email", lambda: identity.clean_email(data.email)),
     ):
         try:
             values[name] = check()
@@ -112,6 +115,7 @@ def clean_person(data: PersonInput) -> CleanPerson:
         phone=values["phone"],
         national_id=values["national_id"],
         address=" ".join(data.address.split())[:300],
+        email=values["email"],
         symptoms=sorted(set(data.symptoms)),
         contact_with_case=data.contact_with_case,
         recent_travel=data.recent_travel,
@@ -195,10 +199,18 @@ def _find_or_create(
     key_household = household_key
     existing = _match(clean, household_key)
     if existing is not None:
+        changed = []
         if not existing.household_key and household_key:
             existing.household_key = household_key
             existing.is_household_head = is_head
-            existing.save(update_fields=["household_key", "is_household_head", "updated_at"])
+            changed += ["household_key", "is_household_head"]
+        if clean.email and not existing.email:
+            # An address only fills an empty one: a registration form must not
+            # redirect someone else's results to a new inbox.
+            existing.email = clean.email
+            changed.append("email")
+        if changed:
+            existing.save(update_fields=[*changed, "updated_at"])
         return existing, False
     national_id = clean.national_id
     claimed = ""
@@ -213,6 +225,7 @@ def _find_or_create(
         birth_year=clean.birth_year,
         sex=clean.sex,
         phone=clean.phone,
+        email=clean.email,
         national_id=national_id,
         claimed_national_id=claimed,
         ward=clean.ward,
@@ -298,6 +311,7 @@ def merge_people(*, survivor: Person, duplicate: Person, by: Any, reason: str = 
     changed = []
     for name, value in (
         ("phone", duplicate.phone),
+        ("email", duplicate.email),
         ("national_id", national_id),
         ("birth_date", duplicate.birth_date),
         ("address", duplicate.address),

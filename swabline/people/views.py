@@ -126,6 +126,7 @@ def person_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "household": household[:20],
             "duplicates": queries.possible_duplicates(person, request.user) if can_merge else [],
             "can_merge": can_merge,
+            "can_help": has_permission(request.user, Permission.HELP_CITIZENS, person),
         },
     )
 

@@ -23,7 +23,7 @@ from swabline.accounts.permissions import has_permission
 from swabline.audit import services as audit
 from swabline.labs.enums import ResultState, ResultValue
 from swabline.labs.models import Lab, TubeResult
-from swabline.results import logic
+from swabline.results import hooks, logic
 from swabline.results.enums import ReleaseKind
 from swabline.results.models import Release
 from swabline.sampling.enums import TubeStatus
@@ -48,7 +48,8 @@ def release_results(
     (released_by/at, `release`); their tubes move `resulted → released`; one
     `Outcome` per active sample of those tubes (pool logic, `logic.decide`), the
     people's previous current outcomes superseded; one audit event
-    `results.released` with counts. `Release.tubes`/`.people` count what it did
+    `results.released` with counts; `hooks.outcomes_written` (the notifications
+    outbox, written in this transaction). `Release.tubes`/`.people` count what it did
     (people = outcome rows written). Retried with the same `client_id`, answers the
     first call's Release and changes nothing. Raises `PermissionDenied` unless `by`
     holds RELEASE_RESULTS on `lab`.
@@ -74,6 +75,8 @@ def release_results(
         people = logic.decide(release) if tubes else 0
         Release.objects.filter(pk=release.pk).update(tubes=tubes, people=people)
         release.tubes, release.people = tubes, people
+        if people:
+            hooks.outcomes_written(release)
         audit.record(
             by=by,
             action="results.released",
@@ -97,7 +100,8 @@ def record_rejection(*, by: Any, tubes: Sequence[Tube], reason_label: str) -> Re
     `recollect` per active sample (a member whose newer individual result exists
     keeps it, see `logic`), one audit event `results.rejected`. Answers None when
     `tubes` is empty. Raises `PermissionDenied` unless `by` may receive tubes at
-    that lab, `ValidationError` if a tube is not `rejected`.
+    that lab, `ValidationError` if a tube is not `rejected`. Listeners of
+    `hooks.outcomes_written` run inside the transaction (the outbox).
     """
     tubes = list(tubes)
     if not tubes:
@@ -120,6 +124,8 @@ def record_rejection(*, by: Any, tubes: Sequence[Tube], reason_label: str) -> Re
         people = logic.decide(release, rejected_tube_ids=[t.pk for t in tubes])
         Release.objects.filter(pk=release.pk).update(tubes=len(tubes), people=people)
         release.tubes, release.people = len(tubes), people
+        if people:
+            hooks.outcomes_written(release)
         audit.record(
             by=by,
             action="results.rejected",
@@ -150,7 +156,8 @@ def amend_result(
     same pool logic (`logic.decide`), writing a new Outcome row only for people
     whose state changes — those rows, `release.outcomes`, are exactly who must be
     told again (the notifications of issue #6 read them); one audit event
-    `results.amended`. Raises `PermissionDenied` or `ValidationError` (translated).
+    `results.amended`; `hooks.outcomes_written` for the changed people. Raises
+    `PermissionDenied` or `ValidationError` (translated).
     """
     if not has_permission(by, Permission.RELEASE_RESULTS, result):
         raise PermissionDenied
@@ -194,6 +201,8 @@ def amend_result(
         people = logic.decide(release, only_changes=True)
         Release.objects.filter(pk=release.pk).update(people=people)
         release.people = people
+        if people:
+            hooks.outcomes_written(release)
         audit.record(
             by=by,
             action="results.amended",
