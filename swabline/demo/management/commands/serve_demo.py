@@ -1,4 +1,4 @@
-"""Serve the app and run the background worker together; Ctrl-C stops both."""
+"""Serve the app and run the background workers beside it; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from swabline.demo.seed import DEMO_USERS
 
 
 class Command(BaseCommand):
-    help = "Serve Swabline on 127.0.0.1:$PORT with granian and run the task worker beside it."
+    help = "Serve Swabline on 127.0.0.1:$PORT with granian; run the task and notification workers."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -28,7 +28,9 @@ class Command(BaseCommand):
             "--workers", "1", "--blocking-threads", "8", "--no-ws", "swabline.wsgi:application",
         ]  # fmt: skip
         worker = [python, "manage.py", "db_worker", "--no-reload", "--interval", "1"]
-        children = [subprocess.Popen(web), subprocess.Popen(worker)]
+        # Delivers released results' messages (to the console unless NOTIFY_* say otherwise).
+        notifier = [python, "manage.py", "notifications_worker"]
+        children = [subprocess.Popen(web), subprocess.Popen(worker), subprocess.Popen(notifier)]
         self._print_banner(host, port)
         try:
             while all(child.poll() is None for child in children):
@@ -55,7 +57,7 @@ class Command(BaseCommand):
             "Logins:",
             *[f"  {u.ljust(width)}  {role.label}" for u, role, _ in DEMO_USERS],
             "API docs: " + f"http://{host}:{port}/api/v1/docs",
-            "Press Ctrl-C to stop the server and the worker.",
+            "Press Ctrl-C to stop the server and the workers.",
             "",
         ]
         self.stdout.write("\n".join(lines))
