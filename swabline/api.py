@@ -34,6 +34,7 @@ PUBLIC_OPERATIONS = frozenset(
         ("post", "/api/v1/auth/token"),
         ("get", "/api/v1/places"),
         ("post", "/api/v1/registrations"),
+        ("post", "/api/v1/lookup"),
     }
 )
 

@@ -223,6 +223,16 @@ PEOPLE_IMPORT_DIR = env_str("PEOPLE_IMPORT_DIR", str(BASE_DIR / "var" / "imports
 # --- Public endpoints ---------------------------------------------------------
 # Registrations per client address per hour (public form and API).
 REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
+# Result look-up (swabline.lookup): failed tries an identity (code, CCCD or phone)
+# may have per window and per day before it locks (until the window passes or
+# staff unlock it), failed tries a client address may have per window before it
+# gets 429, and how long a successful look-up lets the browser see the result.
+LOOKUP_MAX_FAILURES = env_int("LOOKUP_MAX_FAILURES", 5)
+LOOKUP_WINDOW_MINUTES = env_int("LOOKUP_WINDOW_MINUTES", 15)
+LOOKUP_DAILY_MAX_FAILURES = env_int("LOOKUP_DAILY_MAX_FAILURES", 20)
+LOOKUP_CLIENT_MAX_FAILURES = env_int("LOOKUP_CLIENT_MAX_FAILURES", 50)
+LOOKUP_CLIENT_WINDOW_MINUTES = env_int("LOOKUP_CLIENT_WINDOW_MINUTES", 15)
+LOOKUP_GRANT_MINUTES = env_int("LOOKUP_GRANT_MINUTES", 30)
 
 # --- Demo -----------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "swabline-demo")
