@@ -3,7 +3,7 @@ the date of birth (they work on every phone, unlike date pickers on cheap ones).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -11,8 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from swabline.lookup.identifiers import Birth, Identifier, parse_birth, parse_identifier
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def _number(label: str, placeholder: str, low: int, high: int) -> forms.IntegerField:
+
+def _number(
+    label: StrOrPromise, placeholder: StrOrPromise, low: int, high: int
+) -> forms.IntegerField:
     return forms.IntegerField(
         label=label,
         required=False,

@@ -23,6 +23,7 @@ from swabline.lookup.identifiers import Birth, Identifier, counter_key
 from swabline.lookup.models import LookupCounter
 from swabline.people.models import Person
 from swabline.results.logic import ids_condition
+from swabline.sampling import bulk
 
 _COLUMN = {"code": "code", "cccd": "national_id", "phone": "phone"}
 
@@ -37,6 +38,7 @@ class PersonRow:
     birth_year: int
     created_at: dt.datetime
     ward_id: int
+    is_head: bool
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,13 @@ class Facts:
 
 
 _PERSON = (
-    "p.id, p.public_id, p.full_name, p.code, p.birth_date, p.birth_year, p.created_at, p.ward_id"
+    "p.id, p.public_id, p.full_name, p.code, p.birth_date, p.birth_year, p.created_at,"
+    " p.ward_id, p.is_household_head"
 )
 
 
-def _date(value: Any) -> dt.date | None:
+def _date(value: Any) -> Any:
+    """A date column read by a raw cursor (SQLite gives text)."""
     if value is None or isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value))
@@ -130,16 +134,18 @@ def _typed(
 
 def _person(row: Sequence[Any]) -> PersonRow:
     return PersonRow(
-        int(row[0]), row[1], row[2], row[3], _date(row[4]), int(row[5]), _when(row[6]), row[7]
-    )
+        int(row[0]), row[1], row[2], row[3], _date(row[4]), int(row[5]), _when(row[6]), row[7],
+        bool(row[8]),
+    )  # fmt: skip
 
 
-def matching_people(identifier: Identifier, birth: Birth) -> list[PersonRow]:
-    """Active people with this identifier *and* this date of birth (one indexed query).
+def matching_sql(identifier: Identifier, birth: Birth) -> tuple[str, list[Any]]:
+    """SELECT of the active people with this identifier *and* this date of birth
+    (one indexed probe: the code, CCCD or phone index), head of household first.
 
-    Someone registered with the year alone matches on the year. Unknown identifier
-    and wrong date both give an empty list through the same query, so the two cost
-    the same.
+    Someone registered with the year alone matches on the year. An unknown
+    identifier and a wrong date both select nothing, through the same plan, so
+    the two cost the same.
     """
     column = _COLUMN[identifier.kind]
     params: list[Any] = [identifier.value]
@@ -151,11 +157,22 @@ def matching_people(identifier: Identifier, birth: Birth) -> list[PersonRow]:
         params += [birth.year]
     sql = (
         f"SELECT {_PERSON} FROM people_person p WHERE p.{column} = %s"  # noqa: S608 — constant
-        f" AND p.merged_into_id IS NULL AND {born} ORDER BY p.is_household_head DESC, p.id"
+        f" AND p.merged_into_id IS NULL AND {born}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [_person(r) for r in cursor.fetchall()]
+    return sql, params
+
+
+def matching_people(identifier: Identifier, birth: Birth) -> list[PersonRow]:
+    """The people `matching_sql` selects."""
+    sql, params = matching_sql(identifier, birth)
+    return [_person(r) for r in bulk.select(f"{sql} {_HEAD_FIRST}", params)]
+
+
+_HEAD_FIRST = "ORDER BY p.is_household_head DESC, p.id"
+
+
+def person_rows(rows: Iterable[Sequence[Any]]) -> list[PersonRow]:
+    return [_person(r) for r in rows]
 
 
 def people_by_ids(ids: Iterable[int]) -> list[PersonRow]:
@@ -166,73 +183,71 @@ def people_by_ids(ids: Iterable[int]) -> list[PersonRow]:
     condition, params = ids_condition("p.id", wanted)
     sql = (
         f"SELECT {_PERSON} FROM people_person p WHERE {condition}"  # noqa: S608 — constant
-        " AND p.merged_into_id IS NULL ORDER BY p.is_household_head DESC, p.id"
+        f" AND p.merged_into_id IS NULL {_HEAD_FIRST}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [_person(r) for r in cursor.fetchall()]
+    return [_person(r) for r in bulk.select(sql, params)]
 
 
 def facts(people: Sequence[PersonRow]) -> Facts:
-    """Everything the timeline shows for `people`: three indexed queries."""
+    """Everything the timeline shows for `people`, in one query of three indexed
+    parts: their active samples (with tube, site, lab receipt and released result),
+    their current outcomes, and the open campaigns' sites in their wards."""
     if not people:
         return Facts([], [], [])
     ids = [p.id for p in people]
-    return Facts(_samples(ids), _outcomes(ids), _sites(ids))
-
-
-def _samples(ids: list[int]) -> list[SampleRow]:
-    condition, params = ids_condition("s.person_id", ids)
+    samples, outcomes, sites = (
+        ids_condition("s.person_id", ids),
+        ids_condition("o.person_id", ids),
+        ids_condition("p.id", ids),
+    )
     sql = f"""
-      SELECT s.person_id, s.campaign_id, c.name, c.starts_on, s.id, s.kind, s.collected_at,
+      SELECT 's', s.person_id, s.campaign_id, c.name, c.starts_on, s.id, s.kind, s.collected_at,
         t.kind, t.status, site.name, site.address,
         (SELECT MIN(x.received_at) FROM shipping_shipmenttube x WHERE x.tube_id = t.id),
-        r.value, r.released_at
+        r.value, r.released_at, NULL, NULL, NULL
       FROM sampling_sample s
       JOIN sampling_tube t ON t.id = s.tube_id
       JOIN campaigns_site site ON site.id = t.site_id
       JOIN campaigns_campaign c ON c.id = s.campaign_id
-      LEFT JOIN labs_tuberesult r ON r.tube_id = t.id AND r.current = %s AND r.state = %s
-      WHERE {condition} AND s.active = %s
-      ORDER BY s.collected_at, s.id
-    """  # noqa: S608 — only constants are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [True, ResultState.RELEASED, *params, True])
-        rows = cursor.fetchall()
-    return [SampleRow(*_typed(r, dates=(3,), times=(6, 11, 13))) for r in rows]
-
-
-def _outcomes(ids: list[int]) -> list[OutcomeRow]:
-    condition, params = ids_condition("o.person_id", ids)
-    sql = f"""
-      SELECT o.person_id, o.campaign_id, c.name, c.starts_on, o.id, o.state, o.sample_id,
-        o.decided_at, o.result_id, o.release_id, site.name, site.address
+      LEFT JOIN labs_tuberesult r ON r.tube_id = t.id AND r.current
+        AND r.state = '{ResultState.RELEASED.value}'
+      WHERE {samples[0]} AND s.active
+      UNION ALL
+      SELECT 'o', o.person_id, o.campaign_id, c.name, c.starts_on, o.id, o.state, o.decided_at,
+        NULL, NULL, site.name, site.address, NULL, NULL, NULL,
+        o.sample_id, o.result_id, o.release_id
       FROM results_outcome o
       JOIN campaigns_campaign c ON c.id = o.campaign_id
       JOIN sampling_tube t ON t.id = o.tube_id
       JOIN campaigns_site site ON site.id = t.site_id
-      WHERE {condition} AND o.current = %s
-    """  # noqa: S608 — only constants are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, True])
-        rows = cursor.fetchall()
-    return [OutcomeRow(*_typed(r, dates=(3,), times=(7,))) for r in rows]
-
-
-def _sites(ids: list[int]) -> list[SiteRow]:
-    condition, params = ids_condition("p.id", ids)
-    sql = f"""
-      SELECT p.id, c.id, c.name, c.starts_on, c.status, site.name, site.address
+      WHERE {outcomes[0]} AND o.current
+      UNION ALL
+      SELECT 'w', p.id, c.id, c.name, c.starts_on, NULL, c.status, NULL,
+        NULL, NULL, site.name, site.address, NULL, NULL, NULL, NULL, NULL, NULL
       FROM people_person p
       JOIN campaigns_site site ON site.ward_id = p.ward_id
       JOIN campaigns_campaign c ON c.id = site.campaign_id
-      WHERE {condition} AND c.status IN (%s, %s)
-      ORDER BY site.name
+      WHERE {sites[0]}
+        AND c.status IN ('{CampaignStatus.PLANNED.value}', '{CampaignStatus.ACTIVE.value}')
+      ORDER BY 1, 8, 6, 11
     """  # noqa: S608 — only constants are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, CampaignStatus.PLANNED, CampaignStatus.ACTIVE])
-        rows = cursor.fetchall()
-    return [SiteRow(*_typed(r, dates=(3,))) for r in rows]
+    # Constants are written into the SQL: a parameter there would keep a prepared
+    # (generic) plan off the partial indexes (current outcome, active samples).
+    rows = bulk.select(sql, [*samples[1], *outcomes[1], *sites[1]])
+    found = Facts([], [], [])
+    for r in rows:
+        if r[0] == "s":
+            found.samples.append(SampleRow(*_typed(r[1:15], dates=(3,), times=(6, 11, 13))))
+        elif r[0] == "o":
+            o = _typed(r, dates=(4,), times=(7,))
+            found.outcomes.append(
+                OutcomeRow(
+                    o[1], o[2], o[3], o[4], o[5], o[6], o[15], o[7], o[16], o[17], o[10], o[11]
+                )
+            )
+        else:
+            found.sites.append(SiteRow(r[1], r[2], r[3], _date(r[4]), r[6], r[10], r[11]))
+    return found
 
 
 def identifiers_of(person: Person) -> list[Identifier]:

@@ -42,6 +42,7 @@ from swabline.lookup.identifiers import Birth, Identifier
 from swabline.lookup.models import LookupCounter
 from swabline.lookup.queries import PersonRow
 from swabline.people.models import Person
+from swabline.sampling import bulk
 
 DAY_MINUTES = 24 * 60
 
@@ -77,13 +78,30 @@ def _limits() -> dict[str, tuple[int, int]]:
 def attempt(*, identifier: Identifier, birth: Birth, client: str) -> Attempt:
     """Try a look-up: count it and decide (see the module docstring).
 
-    Two statements in autocommit, the same on every path: the people who match,
-    then the counters' upsert. Writes no audit event (a citizen reading their own
-    result) and nothing else.
+    The same work on every path: on PostgreSQL one statement (the match and the
+    counters' upsert in one data-modifying WITH), on SQLite two (the match, then
+    the upsert). Autocommit, no transaction of its own; writes no audit event (a
+    citizen reading their own result) and nothing else.
     """
-    people = queries.matching_people(identifier, birth)
     keys = {"i": identifier.key("i"), "d": identifier.key("d"), "c": queries.client_key(client)}
-    before = _count(keys, failed=not people)
+    match_sql, match_params = queries.matching_sql(identifier, birth)
+    counted = _counted(keys)
+    if connection.vendor == "postgresql":
+        nulls = ", ".join(["NULL"] * 9)
+        sql = (
+            f"WITH m AS ({match_sql}), u AS ({counted[0]} RETURNING key, tries)"  # noqa: S608
+            f" SELECT m.*, NULL, NULL FROM m UNION ALL SELECT {nulls}, key, tries FROM u"
+        )
+        rows = bulk.select(sql, [*match_params, *counted[1]])
+        found = [r[:9] for r in rows if r[0] is not None]
+        after = {r[9]: int(r[10]) for r in rows if r[0] is None}
+        inc = 0 if found else 1
+    else:
+        found = bulk.select(match_sql, match_params)
+        inc = 0 if found else 1
+        after = dict(bulk.select(f"{counted[0]} RETURNING key, tries", [inc, *counted[1]]))
+    people = sorted(queries.person_rows(found), key=lambda p: (not p.is_head, p.id))
+    before = {prefix: after[key] - inc for prefix, key in keys.items()}
     limits = _limits()
     if before["c"] >= limits["c"][0]:
         return Attempt(Verdict.THROTTLED, failures_before=before["i"])
@@ -92,30 +110,44 @@ def attempt(*, identifier: Identifier, birth: Birth, client: str) -> Attempt:
     return Attempt(Verdict.REFUSED, failures_before=before["i"])
 
 
-def _count(keys: dict[str, str], *, failed: bool) -> dict[str, int]:
-    """Count one try on each key, atomically; each key's failures *before* it."""
+def _counted(keys: dict[str, str]) -> tuple[str, list[Any]]:
+    """The upsert that counts one try on each key, atomically (RETURNING left to the
+    caller). On PostgreSQL the try's weight is computed in the statement from the
+    match (`m`): 0 for a right answer, 1 for a wrong one; on SQLite it is the first
+    parameter."""
     now = timezone.now()
-    inc = 1 if failed else 0
+    limits = _limits()
     ops = connection.ops
+    stamp = ops.adapt_datetimefield_value(now)
     values: list[Any] = []
     for prefix, key in keys.items():
-        minutes = _limits()[prefix][1]
-        values += [key, inc, ops.adapt_datetimefield_value(now + dt.timedelta(minutes=minutes))]
-    stamp = ops.adapt_datetimefield_value(now)
+        values += [
+            key,
+            ops.adapt_datetimefield_value(now + dt.timedelta(minutes=limits[prefix][1])),
+        ]
     table = LookupCounter._meta.db_table
+    if connection.vendor == "postgresql":
+        weight = "(CASE WHEN EXISTS (SELECT 1 FROM m) THEN 0 ELSE 1 END)"
+        cast = "::timestamptz"
+    else:
+        weight, cast = "w.weight", ""
+    rows = ", ".join([f"(%s, %s{cast})"] * len(keys))
+    source = f"(VALUES {rows}) v(key, expires_at)"
+    if connection.vendor != "postgresql":  # SQLite: no column list on a VALUES alias
+        source = (
+            "(SELECT %s AS weight) w,"  # noqa: S608
+            f" (SELECT column1 AS key, column2 AS expires_at FROM (VALUES {rows})) v"
+        )
     sql = f"""
-      INSERT INTO {table} (key, tries, expires_at) VALUES {", ".join(["(%s, %s, %s)"] * len(keys))}
+      INSERT INTO {table} AS lc (key, tries, expires_at)
+      SELECT v.key, {weight}, v.expires_at FROM {source} WHERE true
       ON CONFLICT (key) DO UPDATE SET
-        tries = CASE WHEN {table}.expires_at <= %s THEN excluded.tries
-                     ELSE {table}.tries + excluded.tries END,
-        expires_at = CASE WHEN {table}.expires_at <= %s THEN excluded.expires_at
-                          ELSE {table}.expires_at END
-      RETURNING key, tries
+        tries = CASE WHEN lc.expires_at <= %s THEN excluded.tries
+                     ELSE lc.tries + excluded.tries END,
+        expires_at = CASE WHEN lc.expires_at <= %s THEN excluded.expires_at
+                          ELSE lc.expires_at END
     """  # noqa: S608 — only the table name and placeholders are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, stamp, stamp])
-        after = dict(cursor.fetchall())
-    return {prefix: int(after[key]) - inc for prefix, key in keys.items()}
+    return sql, [*values, stamp, stamp]
 
 
 def unlock(*, by: Any, person: Person) -> int:

@@ -43,7 +43,7 @@ def granted(request: HttpRequest) -> frozenset[int]:
         value = request.get_signed_cookie(COOKIE, salt=SALT, max_age=_minutes() * 60)
     except (KeyError, signing.BadSignature):
         return frozenset()
-    until, _, ids = value.partition(":")
+    until, _, ids = str(value).partition(":")
     if not until.isdigit() or int(until) < time.time():
         return frozenset()
     return frozenset(int(i) for i in ids.split(",") if i.isdigit())
