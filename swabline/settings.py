@@ -233,6 +233,9 @@ LOOKUP_DAILY_MAX_FAILURES = env_int("LOOKUP_DAILY_MAX_FAILURES", 20)
 LOOKUP_CLIENT_MAX_FAILURES = env_int("LOOKUP_CLIENT_MAX_FAILURES", 50)
 LOOKUP_CLIENT_WINDOW_MINUTES = env_int("LOOKUP_CLIENT_WINDOW_MINUTES", 15)
 LOOKUP_GRANT_MINUTES = env_int("LOOKUP_GRANT_MINUTES", 30)
+# PostgreSQL: the look-up's statements are prepared on the server (planned once per
+# connection). Turn off behind a pooler in transaction mode that cannot keep them.
+LOOKUP_PREPARED_STATEMENTS = env_bool("LOOKUP_PREPARED_STATEMENTS", True)
 
 # --- Demo -----------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "swabline-demo")

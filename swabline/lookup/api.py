@@ -8,6 +8,7 @@ client failed too often; 422 when the input has the wrong form.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -88,8 +89,22 @@ class DetailOut(Plain):
     detail: str
 
 
+_PLACEHOLDER = 987654321
+
+
+@functools.cache
+def _certificate_url_template() -> str:
+    """The certificate URL with a placeholder id (reversing it per answer cost more
+    than building the rest of the answer)."""
+    return reverse("certificates:pdf", args=[_PLACEHOLDER])
+
+
+def certificate_url(outcome_id: int) -> str:
+    return _certificate_url_template().replace(str(_PLACEHOLDER), str(outcome_id))
+
+
 def _campaign_out(c: timeline.CampaignView) -> CampaignOut:
-    cert = reverse("certificates:pdf", args=[c.outcome_id]) if c.certificate else None
+    cert = certificate_url(c.outcome_id) if c.certificate and c.outcome_id else None
     return CampaignOut(
         campaign=c.name,
         starts_on=c.starts_on,
@@ -137,7 +152,9 @@ def lookup(request: HttpRequest, response: HttpResponse, payload: LookupIn) -> S
         birth = parse_birth(payload.day, payload.month, payload.year)
     except ValidationError as exc:
         return _invalid("birth", exc)
-    tried = services.attempt(identifier=identifier, birth=birth, client=client_ip(request))
+    tried = services.attempt(
+        identifier=identifier, birth=birth, client=client_ip(request), with_facts=True
+    )
     if tried.verdict == Verdict.THROTTLED:
         minutes = settings.LOOKUP_CLIENT_WINDOW_MINUTES
         detail = _("Too many tries from this device. Wait %(minutes)s minutes and try again.")
@@ -145,5 +162,5 @@ def lookup(request: HttpRequest, response: HttpResponse, payload: LookupIn) -> S
     if tried.verdict != Verdict.GRANTED:
         return Status(200, LookupOut(found=False, people=[]))
     session.grant(response, tried.person_ids)
-    views = timeline.build(tried.people, queries.facts(tried.people))
+    views = timeline.build(tried.people, tried.facts or queries.facts(tried.people))
     return Status(200, LookupOut(found=True, people=[_person_out(v) for v in views]))

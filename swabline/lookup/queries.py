@@ -96,6 +96,10 @@ class Facts:
     sites: list[SiteRow]
 
 
+PERSON_COLUMNS = (
+    "id", "public_id", "full_name", "code", "birth_date", "birth_year", "created_at",
+    "ward_id", "is_household_head",
+)  # fmt: skip
 _PERSON = (
     "p.id, p.public_id, p.full_name, p.code, p.birth_date, p.birth_year, p.created_at,"
     " p.ward_id, p.is_household_head"
@@ -139,6 +143,26 @@ def _person(row: Sequence[Any]) -> PersonRow:
     )  # fmt: skip
 
 
+def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """`sampling.bulk.select` (parameters bound by the server), and on PostgreSQL a
+    server-side prepared statement: the look-up's few statements are planned once
+    per connection instead of on every request (planning the timeline's query cost
+    more than running it). Django turns psycopg's automatic preparing off for the
+    whole connection (for transaction-mode poolers); this turns it on around these
+    statements only. `LOOKUP_PREPARED_STATEMENTS=0` turns it off (a pooler in
+    transaction mode without prepared-statement support)."""
+    if connection.vendor != "postgresql" or not settings.LOOKUP_PREPARED_STATEMENTS:
+        return bulk.select(sql, params)
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = 0
+    try:
+        return bulk.select(sql, params)
+    finally:
+        raw.prepare_threshold = threshold
+
+
 def matching_sql(identifier: Identifier, birth: Birth) -> tuple[str, list[Any]]:
     """SELECT of the active people with this identifier *and* this date of birth
     (one indexed probe: the code, CCCD or phone index), head of household first.
@@ -165,7 +189,7 @@ def matching_sql(identifier: Identifier, birth: Birth) -> tuple[str, list[Any]]:
 def matching_people(identifier: Identifier, birth: Birth) -> list[PersonRow]:
     """The people `matching_sql` selects."""
     sql, params = matching_sql(identifier, birth)
-    return [_person(r) for r in bulk.select(f"{sql} {_HEAD_FIRST}", params)]
+    return [_person(r) for r in select(f"{sql} {_HEAD_FIRST}", params)]
 
 
 _HEAD_FIRST = "ORDER BY p.is_household_head DESC, p.id"
@@ -185,33 +209,54 @@ def people_by_ids(ids: Iterable[int]) -> list[PersonRow]:
         f"SELECT {_PERSON} FROM people_person p WHERE {condition}"  # noqa: S608 — constant
         f" AND p.merged_into_id IS NULL {_HEAD_FIRST}"
     )
-    return [_person(r) for r in bulk.select(sql, params)]
+    return [_person(r) for r in select(sql, params)]
 
 
 def facts(people: Sequence[PersonRow]) -> Facts:
-    """Everything the timeline shows for `people`, in one query of three indexed
-    parts: their active samples (with tube, site, lab receipt and released result),
-    their current outcomes, and the open campaigns' sites in their wards."""
+    """Everything the timeline shows for `people`, in one query (`facts_sql`)."""
     if not people:
         return Facts([], [], [])
     ids = [p.id for p in people]
-    samples, outcomes, sites = (
-        ids_condition("s.person_id", ids),
-        ids_condition("o.person_id", ids),
-        ids_condition("p.id", ids),
-    )
-    sql = f"""
-      SELECT 's', s.person_id, s.campaign_id, c.name, c.starts_on, s.id, s.kind, s.collected_at,
-        t.kind, t.status, site.name, site.address,
-        (SELECT MIN(x.received_at) FROM shipping_shipmenttube x WHERE x.tube_id = t.id),
-        r.value, r.released_at, NULL, NULL, NULL
+    parts = [ids_condition(column, ids) for column in ("s.person_id", "o.person_id", "p.id")]
+    sql = facts_sql(*(condition for condition, _ in parts)) + " ORDER BY 1, 8, 6, 11"
+    return facts_from_rows(select(sql, [p for _, params in parts for p in params]))
+
+
+FACT_COLUMNS = (
+    "tag", "person_id", "campaign_id", "campaign_name", "starts_on", "id", "kind", "at",
+    "tube_kind", "tube_status", "site_name", "site_address", "at_lab", "result_value",
+    "released_at", "sample_id", "result_id", "release_id",
+)  # fmt: skip
+
+
+def facts_sql(samples: str, outcomes: str, sites: str) -> str:
+    """One query of three indexed parts, for the people the three conditions name
+    (on `s.person_id`, `o.person_id`, `p.id`): their active samples (with tube,
+    site, lab receipt and released result), their current outcomes, and the open
+    campaigns' sites in their wards. Columns: FACT_COLUMNS.
+
+    Constants are written into the SQL: a parameter there would keep a prepared
+    (generic) plan off the partial indexes (current outcome, active samples).
+    """
+    names = iter(FACT_COLUMNS)
+    first = ", ".join(
+        f"{expr} AS {next(names)}"
+        for expr in (
+            "'s'", "s.person_id", "s.campaign_id", "c.name", "c.starts_on", "s.id", "s.kind",
+            "s.collected_at", "t.kind", "t.status", "site.name", "site.address",
+            "(SELECT MIN(x.received_at) FROM shipping_shipmenttube x WHERE x.tube_id = t.id)",
+            "r.value", "r.released_at", "NULL", "NULL", "NULL",
+        )
+    )  # fmt: skip
+    return f"""
+      SELECT {first}
       FROM sampling_sample s
       JOIN sampling_tube t ON t.id = s.tube_id
       JOIN campaigns_site site ON site.id = t.site_id
       JOIN campaigns_campaign c ON c.id = s.campaign_id
       LEFT JOIN labs_tuberesult r ON r.tube_id = t.id AND r.current
         AND r.state = '{ResultState.RELEASED.value}'
-      WHERE {samples[0]} AND s.active
+      WHERE {samples} AND s.active
       UNION ALL
       SELECT 'o', o.person_id, o.campaign_id, c.name, c.starts_on, o.id, o.state, o.decided_at,
         NULL, NULL, site.name, site.address, NULL, NULL, NULL,
@@ -220,20 +265,20 @@ def facts(people: Sequence[PersonRow]) -> Facts:
       JOIN campaigns_campaign c ON c.id = o.campaign_id
       JOIN sampling_tube t ON t.id = o.tube_id
       JOIN campaigns_site site ON site.id = t.site_id
-      WHERE {outcomes[0]} AND o.current
+      WHERE {outcomes} AND o.current
       UNION ALL
       SELECT 'w', p.id, c.id, c.name, c.starts_on, NULL, c.status, NULL,
         NULL, NULL, site.name, site.address, NULL, NULL, NULL, NULL, NULL, NULL
       FROM people_person p
       JOIN campaigns_site site ON site.ward_id = p.ward_id
       JOIN campaigns_campaign c ON c.id = site.campaign_id
-      WHERE {sites[0]}
+      WHERE {sites}
         AND c.status IN ('{CampaignStatus.PLANNED.value}', '{CampaignStatus.ACTIVE.value}')
-      ORDER BY 1, 8, 6, 11
-    """  # noqa: S608 — only constants are interpolated
-    # Constants are written into the SQL: a parameter there would keep a prepared
-    # (generic) plan off the partial indexes (current outcome, active samples).
-    rows = bulk.select(sql, [*samples[1], *outcomes[1], *sites[1]])
+    """  # noqa: S608 — only constants and conditions built here are interpolated
+
+
+def facts_from_rows(rows: Iterable[Sequence[Any]]) -> Facts:
+    """Facts from rows in FACT_COLUMNS order (tuples, or JSON objects' values)."""
     found = Facts([], [], [])
     for r in rows:
         if r[0] == "s":
@@ -247,6 +292,8 @@ def facts(people: Sequence[PersonRow]) -> Facts:
             )
         else:
             found.sites.append(SiteRow(r[1], r[2], r[3], _date(r[4]), r[6], r[10], r[11]))
+    found.samples.sort(key=lambda s: (s.collected_at, s.sample_id))
+    found.sites.sort(key=lambda s: s.site_name)
     return found
 
 

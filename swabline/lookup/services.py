@@ -60,6 +60,8 @@ class Attempt:
     # The identity's failures in this window before this try, in the order the
     # database put the tries in (what the tests of the limit look at).
     failures_before: int = 0
+    # What the timeline shows, when asked for (`attempt(with_facts=True)`).
+    facts: queries.Facts | None = None
 
     @property
     def person_ids(self) -> list[int]:
@@ -75,39 +77,72 @@ def _limits() -> dict[str, tuple[int, int]]:
     }
 
 
-def attempt(*, identifier: Identifier, birth: Birth, client: str) -> Attempt:
-    """Try a look-up: count it and decide (see the module docstring).
+def attempt(
+    *, identifier: Identifier, birth: Birth, client: str, with_facts: bool = False
+) -> Attempt:
+    """Try a look-up: count it and decide (see the module docstring). With
+    `with_facts`, a granted attempt also carries what the timeline shows.
 
-    The same work on every path: on PostgreSQL one statement (the match and the
-    counters' upsert in one data-modifying WITH), on SQLite two (the match, then
-    the upsert). Autocommit, no transaction of its own; writes no audit event (a
-    citizen reading their own result) and nothing else.
+    The same work on every path: on PostgreSQL one statement (the match, the
+    counters' upsert and, when asked and granted, the facts, in one data-modifying
+    WITH); on SQLite two (the match, then the upsert) and the facts after. Autocommit,
+    no transaction of its own; writes no audit event (a citizen reading their own
+    result) and nothing else.
     """
     keys = {"i": identifier.key("i"), "d": identifier.key("d"), "c": queries.client_key(client)}
-    match_sql, match_params = queries.matching_sql(identifier, birth)
-    counted = _counted(keys)
     if connection.vendor == "postgresql":
-        nulls = ", ".join(["NULL"] * 9)
-        sql = (
-            f"WITH m AS ({match_sql}), u AS ({counted[0]} RETURNING key, tries)"  # noqa: S608
-            f" SELECT m.*, NULL, NULL FROM m UNION ALL SELECT {nulls}, key, tries FROM u"
-        )
-        rows = bulk.select(sql, [*match_params, *counted[1]])
-        found = [r[:9] for r in rows if r[0] is not None]
-        after = {r[9]: int(r[10]) for r in rows if r[0] is None}
+        found, after, facts = _attempt_in_one_statement(identifier, birth, keys, with_facts)
         inc = 0 if found else 1
     else:
-        found = bulk.select(match_sql, match_params)
+        match_sql, match_params = queries.matching_sql(identifier, birth)
+        counted = _counted(keys)
+        found = [list(r) for r in queries.select(match_sql, match_params)]
         inc = 0 if found else 1
-        after = dict(bulk.select(f"{counted[0]} RETURNING key, tries", [inc, *counted[1]]))
+        after = dict(queries.select(f"{counted[0]} RETURNING key, tries", [inc, *counted[1]]))
+        facts = None
     people = sorted(queries.person_rows(found), key=lambda p: (not p.is_head, p.id))
     before = {prefix: after[key] - inc for prefix, key in keys.items()}
     limits = _limits()
     if before["c"] >= limits["c"][0]:
         return Attempt(Verdict.THROTTLED, failures_before=before["i"])
     if people and before["i"] < limits["i"][0] and before["d"] < limits["d"][0]:
-        return Attempt(Verdict.GRANTED, people, before["i"])
+        if with_facts and facts is None:
+            facts = queries.facts(people)
+        return Attempt(Verdict.GRANTED, people, before["i"], facts)
     return Attempt(Verdict.REFUSED, failures_before=before["i"])
+
+
+def _attempt_in_one_statement(
+    identifier: Identifier, birth: Birth, keys: dict[str, str], with_facts: bool
+) -> tuple[list[list[Any]], dict[str, int], queries.Facts | None]:
+    """PostgreSQL: the match (m), the count (u) and, for the people let in (g), the
+    facts (f), in one round trip answered as one row of JSON arrays."""
+    match_sql, match_params = queries.matching_sql(identifier, birth)
+    counted, counted_params = _counted(keys)
+    limits = _limits()
+    over = " OR ".join(["(u.key = %s AND u.tries >= %s)"] * len(keys))
+    over_params = [v for prefix, key in keys.items() for v in (key, limits[prefix][0])]
+    parts = f"WITH m AS ({match_sql}), u AS ({counted} RETURNING key, tries)"
+    select = "SELECT (SELECT json_agg(m) FROM m), (SELECT json_agg(u) FROM u)"
+    if with_facts:
+        let_in = "IN (SELECT id FROM g)"
+        facts = queries.facts_sql(
+            f"s.person_id {let_in}", f"o.person_id {let_in}", f"p.id {let_in}"
+        )
+        parts += (
+            f", g AS (SELECT m.id FROM m WHERE NOT EXISTS (SELECT 1 FROM u WHERE {over}))"  # noqa: S608
+            f", f AS ({facts})"
+        )
+        select += ", (SELECT json_agg(f) FROM f)"
+    else:
+        over_params = []
+    [row] = queries.select(f"{parts} {select}", [*match_params, *counted_params, *over_params])
+    people = [[m[c] for c in queries.PERSON_COLUMNS] for m in bulk.json_value(row[0]) or []]
+    after = {u["key"]: int(u["tries"]) for u in bulk.json_value(row[1]) or []}
+    if not with_facts:
+        return people, after, None
+    rows = [[f[c] for c in queries.FACT_COLUMNS] for f in bulk.json_value(row[2]) or []]
+    return people, after, queries.facts_from_rows(rows)
 
 
 def _counted(keys: dict[str, str]) -> tuple[str, list[Any]]:
