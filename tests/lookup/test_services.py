@@ -160,3 +160,15 @@ def test_purge_expired(world):
     attempt("0912000005", WRONG)
     assert services.purge_expired() == 0
     assert services.purge_expired(now=timezone.now() + dt.timedelta(days=2)) == 3
+
+
+def test_purge_command(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    attempt("0912000006", WRONG)
+    LookupCounter.objects.update(expires_at=timezone.now())
+    out = StringIO()
+    call_command("purge_lookup_counters", stdout=out)
+    assert out.getvalue().strip() == "3 expired look-up counters deleted"
