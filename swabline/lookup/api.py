@@ -162,5 +162,6 @@ def lookup(request: HttpRequest, response: HttpResponse, payload: LookupIn) -> S
     if tried.verdict != Verdict.GRANTED:
         return Status(200, LookupOut(found=False, people=[]))
     session.grant(response, tried.person_ids)
+    response["Cache-Control"] = "no-store, private"  # personal data
     views = timeline.build(tried.people, tried.facts or queries.facts(tried.people))
     return Status(200, LookupOut(found=True, people=[_person_out(v) for v in views]))

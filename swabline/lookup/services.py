@@ -116,40 +116,63 @@ def _attempt_in_one_statement(
     identifier: Identifier, birth: Birth, keys: dict[str, str], with_facts: bool
 ) -> tuple[list[list[Any]], dict[str, int], queries.Facts | None]:
     """PostgreSQL: the match (m), the count (u) and, for the people let in (g), the
-    facts (f), in one round trip answered as one row of JSON arrays."""
+    facts (f), in one round trip answered as one row of JSON arrays.
+
+    Two things keep parallel look-ups from waiting on each other:
+    - the client's counter is written only by a wrong answer (a right one reads it
+      without a lock): one address, e.g. a carrier's NAT, would otherwise put every
+      look-up behind that one row's lock. The client limit is a slow-down, not the
+      guarantee (the identity's counters are), so a read is enough.
+    - the statement commits asynchronously (`synchronous_commit` off for its own
+      transaction): it does not wait for the WAL flush. A crash of PostgreSQL may
+      lose the last fraction of a second of counts; the lock order, which is the
+      guarantee, is unchanged.
+    """
     match_sql, match_params = queries.matching_sql(identifier, birth)
-    counted, counted_params = _counted(keys)
+    client = keys["c"]
+    counted, counted_params = _counted(keys, skip_on_match=client)
     limits = _limits()
-    over = " OR ".join(["(u.key = %s AND u.tries >= %s)"] * len(keys))
-    over_params = [v for prefix, key in keys.items() for v in (key, limits[prefix][0])]
-    parts = f"WITH m AS ({match_sql}), u AS ({counted} RETURNING key, tries)"
-    select = "SELECT (SELECT json_agg(m) FROM m), (SELECT json_agg(u) FROM u)"
+    now = timezone.now()
+    client_now = "(SELECT tries FROM lookup_lookupcounter WHERE key = %s AND expires_at > %s)"
+    parts = (
+        f"WITH m AS ({match_sql}), u AS ({counted} RETURNING key, tries),"
+        " a AS (SELECT set_config('synchronous_commit', 'off', true) AS done)"
+    )
+    select = (
+        f"SELECT (SELECT json_agg(m) FROM m), (SELECT json_agg(u) FROM u), {client_now},"  # noqa: S608
+        " (SELECT done FROM a)"
+    )
+    params: list[Any] = [*match_params, *counted_params]
     if with_facts:
         let_in = "IN (SELECT id FROM g)"
         facts = queries.facts_sql(
             f"s.person_id {let_in}", f"o.person_id {let_in}", f"p.id {let_in}"
         )
         parts += (
-            f", g AS (SELECT m.id FROM m WHERE NOT EXISTS (SELECT 1 FROM u WHERE {over}))"  # noqa: S608
+            " , g AS (SELECT m.id FROM m WHERE NOT EXISTS (SELECT 1 FROM u WHERE"  # noqa: S608
+            " (u.key = %s AND u.tries >= %s) OR (u.key = %s AND u.tries >= %s))"
+            f" AND COALESCE({client_now}, 0) < %s)"
             f", f AS ({facts})"
         )
+        params += [keys["i"], limits["i"][0], keys["d"], limits["d"][0], client, now]
+        params += [limits["c"][0]]
         select += ", (SELECT json_agg(f) FROM f)"
-    else:
-        over_params = []
-    [row] = queries.select(f"{parts} {select}", [*match_params, *counted_params, *over_params])
+    [row] = queries.select(f"{parts} {select}", [*params, client, now])
     people = [[m[c] for c in queries.PERSON_COLUMNS] for m in bulk.json_value(row[0]) or []]
     after = {u["key"]: int(u["tries"]) for u in bulk.json_value(row[1]) or []}
+    after.setdefault(client, int(row[2] or 0))  # a right answer: read, not counted
     if not with_facts:
         return people, after, None
-    rows = [[f[c] for c in queries.FACT_COLUMNS] for f in bulk.json_value(row[2]) or []]
+    rows = [[f[c] for c in queries.FACT_COLUMNS] for f in bulk.json_value(row[4]) or []]
     return people, after, queries.facts_from_rows(rows)
 
 
-def _counted(keys: dict[str, str]) -> tuple[str, list[Any]]:
+def _counted(keys: dict[str, str], *, skip_on_match: str = "") -> tuple[str, list[Any]]:
     """The upsert that counts one try on each key, atomically (RETURNING left to the
     caller). On PostgreSQL the try's weight is computed in the statement from the
-    match (`m`): 0 for a right answer, 1 for a wrong one; on SQLite it is the first
-    parameter."""
+    match (`m`): 0 for a right answer, 1 for a wrong one, and the key
+    `skip_on_match` is left alone (not locked) on a right answer; on SQLite the
+    weight is the first parameter."""
     now = timezone.now()
     limits = _limits()
     ops = connection.ops
@@ -167,6 +190,9 @@ def _counted(keys: dict[str, str]) -> tuple[str, list[Any]]:
     else:
         weight, cast = "w.weight", ""
     rows = ", ".join([f"(%s, %s{cast})"] * len(keys))
+    where, where_params = "true", []
+    if skip_on_match:
+        where, where_params = "(v.key <> %s OR NOT EXISTS (SELECT 1 FROM m))", [skip_on_match]
     source = f"(VALUES {rows}) v(key, expires_at)"
     if connection.vendor != "postgresql":  # SQLite: no column list on a VALUES alias
         source = (
@@ -175,14 +201,14 @@ def _counted(keys: dict[str, str]) -> tuple[str, list[Any]]:
         )
     sql = f"""
       INSERT INTO {table} AS lc (key, tries, expires_at)
-      SELECT v.key, {weight}, v.expires_at FROM {source} WHERE true
+      SELECT v.key, {weight}, v.expires_at FROM {source} WHERE {where}
       ON CONFLICT (key) DO UPDATE SET
         tries = CASE WHEN lc.expires_at <= %s THEN excluded.tries
                      ELSE lc.tries + excluded.tries END,
         expires_at = CASE WHEN lc.expires_at <= %s THEN excluded.expires_at
                           ELSE lc.expires_at END
     """  # noqa: S608 — only the table name and placeholders are interpolated
-    return sql, [*values, stamp, stamp]
+    return sql, [*values, *where_params, stamp, stamp]
 
 
 def unlock(*, by: Any, person: Person) -> int:

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from swabline.accounts.enums import Permission
@@ -67,6 +68,7 @@ def _views(request: HttpRequest) -> list[timeline.PersonView]:
     return timeline.build(people, queries.facts(people))
 
 
+@never_cache
 @require_GET
 def result(request: HttpRequest) -> HttpResponse:
     """What the grant lets this browser see: each person's outcome and timeline."""
@@ -76,6 +78,7 @@ def result(request: HttpRequest) -> HttpResponse:
     return render(request, "lookup/result.html", {"people": people})
 
 
+@never_cache
 @require_GET
 def slip(request: HttpRequest) -> HttpResponse:
     """The same, as a one-page slip to print."""

@@ -35,6 +35,7 @@ def test_success_returns_outcome_and_timeline(world):
     response = call("079 061 012 377")
     assert response.status_code == 200
     assert session.COOKIE in response.cookies
+    assert response["Cache-Control"] == "no-store, private"
     data = response.json()
     assert data["found"] is True
     [found] = data["people"]

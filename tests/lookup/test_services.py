@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from swabline.audit.models import AuditEvent
@@ -172,3 +173,13 @@ def test_purge_command(world):
     out = StringIO()
     call_command("purge_lookup_counters", stdout=out)
     assert out.getvalue().strip() == "3 expired look-up counters deleted"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path")
+def test_a_right_answer_leaves_the_client_counter_alone(world):
+    """One address (a carrier's NAT) must not put every look-up behind one row lock."""
+    p = person(world)
+    assert attempt(p.code, client="10.7.7.7").verdict == Verdict.GRANTED
+    assert not LookupCounter.objects.filter(key=queries.client_key("10.7.7.7")).exists()
+    attempt(p.code, WRONG, client="10.7.7.7")
+    assert LookupCounter.objects.get(key=queries.client_key("10.7.7.7")).tries == 1

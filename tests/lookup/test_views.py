@@ -47,6 +47,7 @@ def test_right_answer_grants_and_redirects_to_the_result(world):
         page = client.get("/lookup/result/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200
     assert p.full_name in page.content.decode()
+    assert "no-store" in page["Cache-Control"]
 
 
 def test_unknown_and_wrong_answers_are_byte_identical(world):
