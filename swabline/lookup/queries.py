@@ -144,23 +144,36 @@ def _person(row: Sequence[Any]) -> PersonRow:
 
 
 def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """`sampling.bulk.select` (parameters bound by the server), and on PostgreSQL a
-    server-side prepared statement: the look-up's few statements are planned once
-    per connection instead of on every request (planning the timeline's query cost
-    more than running it). Django turns psycopg's automatic preparing off for the
-    whole connection (for transaction-mode poolers); this turns it on around these
-    statements only. `LOOKUP_PREPARED_STATEMENTS=0` turns it off (a pooler in
-    transaction mode without prepared-statement support)."""
-    if connection.vendor != "postgresql" or not settings.LOOKUP_PREPARED_STATEMENTS:
+    """Rows of a raw statement. On PostgreSQL the parameters are bound by the server
+    and the statement is prepared there (planned once per connection instead of on
+    every request: planning the look-up's statement cost more than running it).
+
+    Django's connection makes client-binding cursors (values quoted into the SQL
+    text, never prepared) and turns psycopg's preparing off for the whole
+    connection (for transaction-mode poolers): this uses psycopg's own cursor and
+    turns preparing on around these statements only. `LOOKUP_PREPARED_STATEMENTS=0`
+    turns it off (a pooler in transaction mode without prepared-statement support).
+    """
+    if connection.vendor != "postgresql":
         return bulk.select(sql, params)
+    import psycopg
+
     connection.ensure_connection()
+    connection.validate_no_broken_transaction()
     raw = connection.connection
+    prepare = bool(settings.LOOKUP_PREPARED_STATEMENTS)
     threshold = raw.prepare_threshold
-    raw.prepare_threshold = 0
+    if prepare:
+        raw.prepare_threshold = 0
     try:
-        return bulk.select(sql, params)
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=prepare or None)
+            rows = cursor.fetchall()
     finally:
         raw.prepare_threshold = threshold
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": f"{sql} {params!r}", "time": "0.000"})
+    return rows
 
 
 def matching_sql(identifier: Identifier, birth: Birth) -> tuple[str, list[Any]]:

@@ -22,7 +22,8 @@ queries. A success adds 0, so a household looking up each member with the head's
 phone does not lock itself, and knowing one member's date does not reset the
 count for guessing another's. Locks end when their window passes or when staff
 unlock (`unlock`). A client over its limit gets `THROTTLED` (HTTP 429), never a
-verdict.
+verdict. On PostgreSQL a right answer reads the client's counter instead of
+locking it (see `_attempt_in_one_statement`). Decision 0007 has the reasons.
 """
 
 from __future__ import annotations
@@ -134,9 +135,14 @@ def _attempt_in_one_statement(
     limits = _limits()
     now = timezone.now()
     client_now = "(SELECT tries FROM lookup_lookupcounter WHERE key = %s AND expires_at > %s)"
+    # Only in autocommit: inside a caller's transaction the setting would last to
+    # the end of that transaction and cover its other writes too.
+    done = "set_config('synchronous_commit', 'off', true)"
+    if not connection.get_autocommit():
+        done = "''"
     parts = (
         f"WITH m AS ({match_sql}), u AS ({counted} RETURNING key, tries),"
-        " a AS (SELECT set_config('synchronous_commit', 'off', true) AS done)"
+        f" a AS (SELECT {done} AS done)"
     )
     select = (
         f"SELECT (SELECT json_agg(m) FROM m), (SELECT json_agg(u) FROM u), {client_now},"  # noqa: S608
