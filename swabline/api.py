@@ -37,6 +37,7 @@ PUBLIC_OPERATIONS = frozenset(
         ("post", "/api/v1/certificates/verify"),
         # Gateways' delivery receipts: no user token, a shared secret (checked inside).
         ("post", "/api/v1/notifications/receipts/{channel}"),
+        ("post", "/api/v1/lookup"),
     }
 )
 

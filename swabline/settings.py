@@ -237,6 +237,19 @@ CONSENT_FAILURE_LIMIT = env_int("CONSENT_FAILURE_LIMIT", 20)
 # --- Public endpoints ---------------------------------------------------------
 # Registrations per client address per hour (public form and API).
 REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
+# Result look-up (swabline.lookup): failed tries an identity (code, CCCD or phone)
+# may have per window and per day before it locks (until the window passes or
+# staff unlock it), failed tries a client address may have per window before it
+# gets 429, and how long a successful look-up lets the browser see the result.
+LOOKUP_MAX_FAILURES = env_int("LOOKUP_MAX_FAILURES", 5)
+LOOKUP_WINDOW_MINUTES = env_int("LOOKUP_WINDOW_MINUTES", 15)
+LOOKUP_DAILY_MAX_FAILURES = env_int("LOOKUP_DAILY_MAX_FAILURES", 20)
+LOOKUP_CLIENT_MAX_FAILURES = env_int("LOOKUP_CLIENT_MAX_FAILURES", 50)
+LOOKUP_CLIENT_WINDOW_MINUTES = env_int("LOOKUP_CLIENT_WINDOW_MINUTES", 15)
+LOOKUP_GRANT_MINUTES = env_int("LOOKUP_GRANT_MINUTES", 30)
+# PostgreSQL: the look-up's statements are prepared on the server (planned once per
+# connection). Turn off behind a pooler in transaction mode that cannot keep them.
+LOOKUP_PREPARED_STATEMENTS = env_bool("LOOKUP_PREPARED_STATEMENTS", True)
 
 # --- Notifications (docs/notifications.md) ---------------------------------------
 # Where messages point people to: the look-up page is PUBLIC_BASE_URL + /lookup/.
