@@ -23,7 +23,7 @@ phone does not lock itself, and knowing one member's date does not reset the
 count for guessing another's. Locks end when their window passes or when staff
 unlock (`unlock`). A client over its limit gets `THROTTLED` (HTTP 429), never a
 verdict. On PostgreSQL a right answer reads the client's counter instead of
-locking it (see `_attempt_in_one_statement`). Decision 0009 (docs/decisions/0009-lookup-counting.md) has the reasons.
+locking it (see `_attempt_in_one_statement`). Decision 0009 has the reasons.
 """
 
 from __future__ import annotations
