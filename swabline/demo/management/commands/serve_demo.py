@@ -48,6 +48,25 @@ class Command(BaseCommand):
                     child.kill()
         self.stdout.write("Stopped.")
 
+    def _lookup_example(self, host: str, port: int) -> list[str]:
+        """A demo citizen with a released negative result, to try the look-up with."""
+        from swabline.results.models import Outcome
+
+        outcome = (
+            Outcome.objects.filter(current=True, state="negative", person__birth_date__isnull=False)
+            .select_related("person")
+            .order_by("id")
+            .first()
+        )
+        if outcome is None:
+            return []
+        person = outcome.person
+        return [
+            f"Result look-up: http://{host}:{port}/lookup/  "
+            f"(try code {person.display_code}, born {person.birth_date:%d/%m/%Y})",
+            f"Certificate check: http://{host}:{port}/verify",
+        ]
+
     def _print_banner(self, host: str, port: int) -> None:
         width = max(len(u) for u, _, _ in DEMO_USERS)
         lines = [
@@ -56,6 +75,7 @@ class Command(BaseCommand):
             f"Password for every demo user: {settings.DEMO_PASSWORD}",
             "Logins:",
             *[f"  {u.ljust(width)}  {role.label}" for u, role, _ in DEMO_USERS],
+            *self._lookup_example(host, port),
             "API docs: " + f"http://{host}:{port}/api/v1/docs",
             "Press Ctrl-C to stop the server and the workers.",
             "",
