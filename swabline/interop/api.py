@@ -329,7 +329,7 @@ def delete_export(request: HttpRequest, job_id: str) -> HttpResponse:
 
 def _progress_text(job: BulkExport) -> str:
     if job.status == ExportStatus.QUEUED or not job.rows_total:
-        return _("waiting")
+        return "waiting"  # a header: machine-readable, ASCII, not translated
     percent = min(100, round(100 * job.rows_done / job.rows_total))
     return f"{percent}% ({job.rows_done}/{job.rows_total})"
 

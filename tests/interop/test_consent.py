@@ -31,6 +31,7 @@ def grant(client: Any, user: Any, code: str, birth: str) -> Any:
             URL,
             data={"code": code, "birth": birth},
             content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE="en",
             **cases.token(user),
         )
 

@@ -53,7 +53,12 @@ def test_resend_without_a_result_says_why(world):
     [person] = people(world, 1)
     client = world.client_for("ward_a")
     with translation.override("en"):
-        response = client.post(page(person), {"client_id": str(uuid.uuid4())}, follow=True)
+        response = client.post(
+            page(person),
+            {"client_id": str(uuid.uuid4())},
+            follow=True,
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
     assert "Nothing to send" in response.content.decode()
 
 
