@@ -58,6 +58,18 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("People to call back after a positive pool, with their contact details."),
         "results:campaigns",
     ),
+    Capability(
+        P.VIEW_OUTCOMES,
+        _("Messages to people"),
+        _("Results sent by SMS, e-mail and partner apps, and what failed."),
+        "notifications:overview",
+    ),
+    Capability(
+        P.HELP_CITIZENS,
+        _("Help citizens"),
+        _("Unlock a result look-up and resend a result to someone who cannot find it."),
+        "lookup:staff",
+    ),
     Capability(P.VIEW_PLACES, _("Places"), _("Wards and hamlets in your area."), "places:list"),
     Capability(
         P.MANAGE_SHIPMENTS,

@@ -18,17 +18,18 @@ OFFICIAL = {
     "view_places",
     "manage_users",
     "view_outcomes",
+    "help_citizens",
 }
 EXPECTED = {
     "admin": {
         "view_dashboard", "view_sites", "manage_campaigns", "capture_samples", "register_people",
         "view_people", "import_people", "view_places", "manage_shipments", "receive_tubes",
-        "enter_results", "release_results", "manage_users", "view_outcomes",
+        "enter_results", "release_results", "manage_users", "view_outcomes", "help_citizens",
     },
     "province": OFFICIAL,
     "ward": OFFICIAL,
     "sampler": {"view_sites", "capture_samples", "register_people", "view_people", "manage_shipments"},
-    "dataentry": {"register_people", "view_people", "import_people", "view_places"},
+    "dataentry": {"register_people", "view_people", "import_people", "view_places", "help_citizens"},
     "courier": {"view_sites", "manage_shipments"},
     "labtech": {"receive_tubes", "enter_results"},
     "labsupervisor": {"receive_tubes", "enter_results", "release_results"},
