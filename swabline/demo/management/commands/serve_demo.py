@@ -30,7 +30,14 @@ class Command(BaseCommand):
         worker = [python, "manage.py", "db_worker", "--no-reload", "--interval", "1"]
         # Delivers released results' messages (to the console unless NOTIFY_* say otherwise).
         notifier = [python, "manage.py", "notifications_worker"]
-        children = [subprocess.Popen(web), subprocess.Popen(worker), subprocess.Popen(notifier)]
+        # Links in messages point at this server unless PUBLIC_BASE_URL says otherwise.
+        env = {**os.environ}
+        env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+        children = [
+            subprocess.Popen(web, env=env),
+            subprocess.Popen(worker, env=env),
+            subprocess.Popen(notifier, env=env),
+        ]
         self._print_banner(host, port)
         try:
             while all(child.poll() is None for child in children):
