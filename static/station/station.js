@@ -516,7 +516,7 @@ async function scanTube(code) {
   S.banner = { event: record.id, t0: null };
   await commit([record]);
   showBanner("ok", { name: t("tube_opened", { code: formatTube(code) }), count: countText(), message: t("scan_people"), event: record.id });
-  feedback("ok");
+  answeredAlready(record);
 }
 
 async function scanPerson(scan, { override = false, reason = "", kind = "", resolves = null } = {}) {
@@ -586,7 +586,17 @@ async function addMember(scan, { override = false, reason = "", registration = n
   let message = offline ? t("added_offline", { code: formatTube(tube.code) }) : t("added", { code: formatTube(tube.code) });
   if (full) message = `${message} ${t("tube_full")}`;
   showBanner("ok", { name: scan.name, year: scan.year, count: countText(tube), message, event: record.id });
-  feedback("ok");
+  answeredAlready(record);
+}
+
+/**
+ * A sync already running can send a new event and get its answer while the event is
+ * still being written to IndexedDB; the answer then came before the local banner.
+ * Show the answer again over it, or the local "added" would hide a server's warning.
+ */
+function answeredAlready(record) {
+  if (record.result) refreshBanner(record);
+  if (record.status !== "conflict") feedback("ok");
 }
 
 async function removeLast() {
