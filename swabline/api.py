@@ -8,13 +8,16 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from swabline.accounts.api import router as accounts_router
 from swabline.accounts.auth import TokenAuth
+from swabline.backfill.api import router as backfill_router
 from swabline.certificates.api import router as certificates_router
+from swabline.dashboard.api import router as dashboard_router
 from swabline.interop.api import router as interop_router
 from swabline.labs.api import router as labs_router
 from swabline.lookup.api import router as lookup_router
 from swabline.notifications.api import router as notifications_router
 from swabline.people.api import router as people_router
 from swabline.places.api import router as places_router
+from swabline.reports.api import router as reports_router
 from swabline.results.api import router as results_router
 from swabline.sampling.api import router as station_router
 from swabline.shipping.api import router as shipping_router
@@ -52,6 +55,9 @@ api.add_router("/lookup", lookup_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/certificates", certificates_router)
 api.add_router("/fhir", interop_router)
+api.add_router("/backfill", backfill_router)
+api.add_router("/dashboard", dashboard_router)
+api.add_router("/reports", reports_router)
 
 
 @api.exception_handler(AuthenticationError)

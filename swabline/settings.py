@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "swabline.lookup",
     "swabline.certificates",
     "swabline.interop",
+    "swabline.backfill",
+    "swabline.dashboard",
+    "swabline.reports",
     "swabline.demo",
 ]
 

@@ -21,6 +21,9 @@ urlpatterns = [
     path("lookup/", include("swabline.lookup.urls")),
     path("notifications/", include("swabline.notifications.urls")),
     path("", include("swabline.certificates.urls")),
+    path("backfill/", include("swabline.backfill.urls")),
+    path("dashboard/", include("swabline.dashboard.urls")),
+    path("reports/", include("swabline.reports.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
