@@ -21,6 +21,9 @@ from swabline.places.enums import Level
 from swabline.places.models import Place
 from tests.factories import CampaignFactory, LabFactory, SiteFactory, UserFactory, make_place
 
+# Every log line of the session is scanned for personal data (tests/log_scan.py).
+pytest_plugins = ["tests.log_scan"]
+
 # Playwright's sync API runs an event loop in the test thread; Django would then refuse
 # ORM calls from tests and live_server teardown (see TRAPS).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
