@@ -223,6 +223,11 @@ LOGGING = {
 # shared by every worker host.
 PEOPLE_IMPORT_DIR = env_str("PEOPLE_IMPORT_DIR", str(BASE_DIR / "var" / "imports"))
 
+# --- Retention (swabline.people.retention) -----------------------------------------
+# People inactive this many days are pseudonymised by `manage.py apply_retention`
+# (run it daily); counts per ward, sex and year of birth are kept.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 365)
+
 # --- FHIR interop (swabline.interop) -----------------------------------------
 # Identifier systems are URIs under this base (our person code, public id, labs,
 # outcome codes): set it to a URL the deployment owns.

@@ -84,6 +84,8 @@ class Person(CarriesProvince):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when retention or an erasure request stripped the personal data (retention.py).
+    pseudonymised_at = models.DateTimeField(_("pseudonymised at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("person")
