@@ -148,3 +148,105 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def subject_access(*, by: Any, person: Person) -> dict[str, Any]:
+    """Everything held about one person, for a subject access request (audited).
+
+    Plain JSON-ready data: the record, declarations, samples (tube, site, time),
+    outcomes, messages (channel, status, times; not their text), consents and
+    certificates issued, plus who looked at or changed the record (audit events).
+    """
+    from swabline.certificates.models import Certificate
+    from swabline.notifications.models import Notification
+    from swabline.results.models import Outcome
+    from swabline.sampling.models import Sample
+
+    def when(value: dt.datetime | dt.date | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    report = {
+        "person": {
+            "public_id": person.public_id,
+            "code": person.code,
+            "full_name": person.full_name,
+            "birth_date": when(person.birth_date),
+            "birth_year": person.birth_year,
+            "sex": person.sex,
+            "phone": person.phone,
+            "email": person.email,
+            "national_id": person.national_id,
+            "ward": person.ward.name,
+            "address": person.address,
+            "registered_at": when(person.created_at),
+            "pseudonymised_at": when(person.pseudonymised_at),
+        },
+        "declarations": [
+            {
+                "declared_at": when(d.declared_at),
+                "source": d.source,
+                "symptoms": d.symptoms,
+                "contact_with_case": d.contact_with_case,
+                "recent_travel": d.recent_travel,
+            }
+            for d in Declaration.objects.filter(person=person).order_by("declared_at")
+        ],
+        "samples": [
+            {
+                "campaign": s.campaign.name,
+                "tube": s.tube.code,
+                "site": s.tube.site.name,
+                "kind": s.kind,
+                "collected_at": when(s.collected_at),
+                "active": s.active,
+            }
+            for s in Sample.objects.filter(person=person)
+            .select_related("campaign", "tube__site")
+            .order_by("collected_at")
+        ],
+        "outcomes": [
+            {
+                "campaign": o.campaign.name,
+                "state": o.state,
+                "current": o.current,
+                "decided_at": when(o.decided_at),
+            }
+            for o in Outcome.objects.filter(person=person)
+            .select_related("campaign")
+            .order_by("decided_at")
+        ],
+        "messages": [
+            {
+                "channel": n.channel,
+                "status": n.status,
+                "created_at": when(n.created_at),
+                "delivered_at": when(n.delivered_at),
+            }
+            for n in Notification.objects.filter(person=person).order_by("created_at")
+        ],
+        "consents": [
+            {
+                "partner": c.partner.username,
+                "granted_at": when(c.granted_at),
+                "revoked_at": when(c.revoked_at),
+            }
+            for c in Consent.objects.filter(person=person).select_related("partner")
+        ],
+        "certificates": [
+            {"uvci": c.uvci, "issued_at": when(c.issued_at), "expires_at": when(c.expires_at)}
+            for c in Certificate.objects.filter(outcome__person=person)
+        ],
+        "access_log": [
+            {"at": when(e.at), "by": e.actor_label, "action": e.action}
+            for e in AuditEvent.objects.filter(
+                subject_type=Person._meta.label_lower, subject_id=str(person.pk)
+            ).order_by("at")
+        ],
+    }
+    audit(
+        by=by,
+        action="people.subject_access",
+        subject=person,
+        province_code=person.province_code,
+    )
+    return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -131,3 +132,21 @@ def test_commands(world):
     assert AuditEvent.objects.filter(action="people.erase").count() == 1
     call_command("apply_retention", days=365, stdout=out)
     assert "0" in out.getvalue().splitlines()[-1]
+
+
+def test_subject_access_lists_everything_held_and_is_audited(world):
+    [person] = notified(world, "negative", count=1, email="a@example.org")
+    Declaration.objects.create(person=person, source="self", symptoms=["cough"])
+    out = io.StringIO()
+    call_command("subject_access", person.public_id, stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["person"]["full_name"] == person.full_name
+    assert report["person"]["phone"] == person.phone
+    assert report["declarations"][0]["symptoms"] == ["cough"]
+    [sample] = report["samples"]
+    assert sample["tube"] == Sample.objects.get(person=person).tube.code
+    assert [o["state"] for o in report["outcomes"]] == ["negative"]
+    assert {m["channel"] for m in report["messages"]} >= {"sms", "email"}
+    assert AuditEvent.objects.filter(
+        action="people.subject_access", subject_id=str(person.pk)
+    ).exists()
