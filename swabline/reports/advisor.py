@@ -47,7 +47,7 @@ class Advice:
     options: list[maths.Option]
 
 
-def groups_by_ward(scope: ReportScope) -> dict[int, list[maths.TestGroup]]:
+def groups_by_ward(scope: ReportScope) -> dict[int, list[maths.TubeGroup]]:
     """Per ward, its tests as (size, tubes, positive) groups: one grouped query."""
     rows = (
         TubeResult.objects.filter(
@@ -61,11 +61,11 @@ def groups_by_ward(scope: ReportScope) -> dict[int, list[maths.TestGroup]]:
         .values("tube__site__ward_id", "tube__member_count")
         .annotate(n=Count("id"), positive=Count("id", filter=Q(value=ResultValue.POSITIVE)))
     )
-    found: dict[int, list[maths.TestGroup]] = defaultdict(list)
+    found: dict[int, list[maths.TubeGroup]] = defaultdict(list)
     for row in rows:
         if row["tube__member_count"]:
             found[row["tube__site__ward_id"]].append(
-                maths.TestGroup(row["tube__member_count"], row["n"], row["positive"])
+                maths.TubeGroup(row["tube__member_count"], row["n"], row["positive"])
             )
     return found
 
@@ -84,7 +84,7 @@ def advise(scope: ReportScope, targets: dict[int, int] | None = None) -> list[Ad
 
 
 def _advice(
-    ward: Place | None, groups: list[maths.TestGroup], sizes: list[int], target: int
+    ward: Place | None, groups: list[maths.TubeGroup], sizes: list[int], target: int
 ) -> Advice:
     p = maths.prevalence_mle(groups)
     people = target or PER_PEOPLE

@@ -30,7 +30,7 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 @dataclass(frozen=True)
-class TestGroup:
+class TubeGroup:
     """`tests` tubes of `size` people each, `positive` of which were positive."""
 
     size: int
@@ -38,7 +38,7 @@ class TestGroup:
     positive: int
 
 
-def prevalence_mle(groups: Iterable[TestGroup]) -> float | None:
+def prevalence_mle(groups: Iterable[TubeGroup]) -> float | None:
     """Maximum-likelihood prevalence from pooled and individual tests together.
 
     Each tube of size k is a Bernoulli trial, positive with probability
