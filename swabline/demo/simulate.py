@@ -78,6 +78,15 @@ def _quiet(stage: str, done: int, total: int) -> None:
     return None
 
 
+def day_start(now: dt.datetime | None = None) -> dt.datetime:
+    """07:00 local time of the last day whose swabbing hours (and the afternoon's
+    recalls) are over: today after 19:00, else yesterday. Station clocks never run
+    ahead of the server, and the whole day falls on one local date."""
+    local = timezone.localtime(now)
+    day = local.date() if local.hour >= 7 + DAY_HOURS + 2 else local.date() - dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(7), tzinfo=local.tzinfo)
+
+
 def simulate_campaign(
     *,
     people: int,
@@ -100,7 +109,7 @@ def simulate_campaign(
     wards = list(Place.objects.filter(parent=province, level=Level.WARD).order_by("code")[:WARDS])
     if not wards:
         raise SimulationError(f"Province {province_code} has no wards.")
-    start = timezone.now() - dt.timedelta(hours=DAY_HOURS + 2)
+    start = day_start()
     world = _world(province, wards, people, pool_size, seed, start)
     sim = Simulation(campaign=world.campaign)
     registered = _register(world, people, rng, progress)

@@ -102,3 +102,16 @@ def test_same_seed_same_campaign():
 def test_unknown_province_is_refused():
     with pytest.raises(CommandError, match="load_places"):
         run(people=5, prevalence=0.1, pool_size=5, province="99")
+
+
+def test_the_simulated_day_is_over_and_on_one_date():
+    import datetime as dt
+    import zoneinfo
+
+    from swabline.demo.simulate import day_start
+
+    saigon = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
+    morning = dt.datetime(2026, 3, 10, 9, 30, tzinfo=saigon)
+    evening = dt.datetime(2026, 3, 10, 20, 0, tzinfo=saigon)
+    assert day_start(morning) == dt.datetime(2026, 3, 9, 7, 0, tzinfo=saigon)
+    assert day_start(evening) == dt.datetime(2026, 3, 10, 7, 0, tzinfo=saigon)
