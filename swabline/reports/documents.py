@@ -203,6 +203,7 @@ def _pdf_row(
     label = simpleSplit(name, font, 7.5, WARD_COLUMN - 2 * mm) or [""]
     canvas.drawString(MARGIN, y - 4.2 * mm, label[0])
     for index, value in enumerate(values(figures)):
+        # Thousands grouped with dots, as Vietnamese reports write them.
         text = percent(value) if index == COVERAGE_COLUMN else f"{value:,}".replace(",", ".")
         x = MARGIN + WARD_COLUMN + (index + 1) * column - 1 * mm
         canvas.drawRightString(x, y - 4.2 * mm, text)

@@ -239,3 +239,32 @@ def test_advisor_sizes_refused_to_a_ward_official(world):
     assert not PoolSizePolicy.objects.exists()
     page = get(world, "ward_a", url("advisor", world)).content.decode()
     assert 'data-testid="advisor-sizes-form"' not in page
+
+
+def test_daily_pdf_of_many_wards_runs_over_pages(world, django_assert_max_num_queries):
+    from swabline.campaigns.models import CampaignWard
+    from tests.factories import make_place
+
+    for index in range(60):
+        ward = make_place(f"Xã Số {index:02d}", parent=world.province)
+        CampaignWard.objects.create(campaign=world.campaign, ward=ward, target_population=100)
+    client = world.client_for("province")
+    with django_assert_max_num_queries(12):
+        response = client.get(url("daily", world, fmt="pdf"), **EN)
+    document = pypdfium2.PdfDocument(response.content)
+    assert len(document) >= 2
+    last = document[len(document) - 1].get_textpage().get_text_range()
+    assert "Total" in last and "6.000" in last  # 60 × 100 (dots group thousands)
+    text = pdf_text(response.content)
+    assert all(f"Xã Số {i:02d}" in text for i in range(60))
+    assert text.count("Ward") == len(document)  # column titles repeated on each page
+    rows = table(sheet_rows(client.get(url("daily", world, fmt="xlsx"), **EN).content))
+    assert len(rows) == 60 + 2 + 1 and rows["Total"]["Target population"] == 6000
+
+
+def test_advisor_page_query_count(world, django_assert_max_num_queries):
+    campaign_day(world)
+    client = world.client_for("province")
+    client.get(url("advisor", world), **EN)
+    with django_assert_max_num_queries(14):
+        assert client.get(url("advisor", world), **EN).status_code == 200
