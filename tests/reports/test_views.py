@@ -268,3 +268,17 @@ def test_advisor_page_query_count(world, django_assert_max_num_queries):
     client.get(url("advisor", world), **EN)
     with django_assert_max_num_queries(14):
         assert client.get(url("advisor", world), **EN).status_code == 200
+
+
+def test_drill_down_and_back_up(world):
+    campaign_day(world)
+    page = get(world, "province", url("turnaround", world)).content.decode()
+    assert f'href="?place={world.ward_a.code}"' in page  # down to each ward
+    down = get(world, "province", url("turnaround", world), place=world.ward_a.code)
+    html = down.content.decode()
+    assert f'data-place="{world.ward_a.code}"' in html
+    assert f'href="?place={world.province.code}" data-testid="report-up"' in html
+    assert f'data-testid="turnaround-ward" data-place="{world.ward_b.code}"' not in html
+    # A ward official has nowhere to go up to, nor other wards to go down to.
+    own = get(world, "ward_a", url("advisor", world)).content.decode()
+    assert 'data-testid="report-up"' not in own and 'data-testid="report-wards"' not in own
