@@ -282,3 +282,23 @@ def test_drill_down_and_back_up(world):
     # A ward official has nowhere to go up to, nor other wards to go down to.
     own = get(world, "ward_a", url("advisor", world)).content.decode()
     assert 'data-testid="report-up"' not in own and 'data-testid="report-wards"' not in own
+
+
+@pytest.mark.parametrize(("name", "kwargs"), VIEWS)
+def test_a_ward_outside_the_campaign_gets_empty_documents(world, name, kwargs):
+    from swabline.accounts import services as accounts
+    from swabline.accounts.enums import Role
+    from tests.factories import UserFactory, make_place
+
+    quiet = make_place("Xã Yên Tĩnh", parent=world.province)
+    user = UserFactory.create(username="quiet")
+    accounts.assign(user=user, role=Role.OFFICIAL, by=None, place=quiet)
+    campaign_day(world)
+    world.users["quiet"] = user
+    client = world.client_for("quiet")
+    response = client.get(url(name, world, **kwargs), **EN)
+    assert response.status_code == 200
+    if kwargs.get("fmt") == "xlsx":
+        assert list(table(sheet_rows(response.content))) == ["Total"]
+    if name == "positives":
+        assert sheet_rows(response.content)[1:] == []
