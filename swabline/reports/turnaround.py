@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from swabline.labs.enums import ResultState
 from swabline.labs.models import Lab
+from swabline.notifications.enums import Status
 from swabline.places.models import Place
 from swabline.reports.maths import percentile
 from swabline.reports.queries import ReportScope
@@ -63,6 +64,9 @@ def _durations_sql(ward_ids: list[int]) -> str:
     """`d(ward_id, lab_id, metric, seconds)`: one row per measured interval."""
     wards = ", ".join(["%s"] * len(ward_ids))
     discarded = ResultState.DISCARDED.value
+    # A receipt saying the handset never got it turns a delivered row into a
+    # permanent failure (its delivered_at stays): only delivered rows count.
+    delivered = Status.DELIVERED.value
     sql = f"""
     WITH tubes AS (
       SELECT t.id, site.ward_id, sm.sampled_at, rc.received_at,
@@ -91,7 +95,8 @@ def _durations_sql(ward_ids: list[int]) -> str:
       JOIN sampling_tube t ON t.id = o.tube_id
       JOIN campaigns_site site ON site.id = t.site_id
       LEFT JOIN labs_tuberesult r ON r.id = o.result_id
-      JOIN notifications_notification n ON n.outcome_id = o.id AND n.delivered_at IS NOT NULL
+      JOIN notifications_notification n ON n.outcome_id = o.id
+        AND n.status = '{delivered}' AND n.delivered_at IS NOT NULL
       WHERE o.campaign_id = %s AND site.ward_id IN ({wards})
       GROUP BY o.id, site.ward_id, r.lab_id, sm.collected_at
     ),

@@ -127,3 +127,20 @@ def test_format_duration():
     assert turnaround.format_duration(51 * HOUR) == "2 d 3 h"
     assert turnaround.format_duration(-120) == "−2 min"
     assert timezone.is_aware(T0)
+
+
+def test_a_message_that_never_reached_the_handset_does_not_count(world):
+    tube = tube_with(world, 2)
+    ship(world, [tube])
+    release(world, enter_result(world, tube, "negative"))
+    timed(tube, 1, 2, 3)
+    told = Notification.objects.filter(outcome__tube=tube)
+    told.update(status=Status.DELIVERED, delivered_at=T0 + dt.timedelta(hours=4))
+    first = told.order_by("id").first()
+    assert first is not None
+    # The gateway's receipt said it failed: still a delivered_at, but not delivered.
+    told.filter(outcome=first.outcome).update(status=Status.PERMANENT_FAILURE)
+    scope = queries.report_scope(
+        world.users["province"], world.campaign.pk, "", Permission.VIEW_DASHBOARD
+    )
+    assert turnaround.turnaround(scope).total["notified"].count == 1
