@@ -115,3 +115,17 @@ def test_the_simulated_day_is_over_and_on_one_date():
     evening = dt.datetime(2026, 3, 10, 20, 0, tzinfo=saigon)
     assert day_start(morning) == dt.datetime(2026, 3, 9, 7, 0, tzinfo=saigon)
     assert day_start(evening) == dt.datetime(2026, 3, 10, 7, 0, tzinfo=saigon)
+
+
+def test_individual_testing_has_no_recalls():
+    demo_places()
+    out, _err = run(people=12, prevalence=0.5, pool_size=1, seed=3)
+    campaign = Campaign.objects.get()
+    assert campaign.pool_size_limit == 1
+    tubes = Tube.objects.filter(campaign=campaign)
+    assert set(tubes.values_list("kind", flat=True)) == {TubeKind.INDIVIDUAL}
+    assert not Sample.objects.filter(campaign=campaign, kind=SampleKind.RECALL).exists()
+    positives = Outcome.objects.filter(
+        campaign=campaign, current=True, state=OutcomeState.POSITIVE
+    ).count()
+    assert positives > 0 and f"{positives} positive people" in out
