@@ -1,4 +1,12 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from swabline.reports import views
 
 app_name = "reports"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<int:campaign_id>/daily.<str:fmt>", views.daily, name="daily"),
+    path("<int:campaign_id>/positives.xlsx", views.positives, name="positives"),
+    path("<int:campaign_id>/turnaround/", views.turnaround_page, name="turnaround"),
+    path("<int:campaign_id>/advisor/", views.advisor_page, name="advisor"),
+]
