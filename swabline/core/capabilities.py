@@ -38,6 +38,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "sampling:station",
     ),
     Capability(
+        P.BACKFILL_SAMPLES,
+        _("Paper tubes"),
+        _("Enter tubes collected on paper; see tubes waiting at labs for their names."),
+        "backfill:home",
+    ),
+    Capability(
         P.REGISTER_PEOPLE,
         _("Register people"),
         _("Register people who come without a QR code."),
