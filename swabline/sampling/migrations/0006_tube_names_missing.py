@@ -58,7 +58,7 @@ BEGIN
         FROM sampling_tube WHERE id = NEW.tube_id FOR SHARE;
     IF t_status IS DISTINCT FROM 'open' AND NOT (
         TG_OP = 'INSERT' AND t_missing IS NOT NULL
-        AND current_setting('swabline.backfill', true) = 'on'
+        AND COALESCE(current_setting('swabline.backfill', true), '') = 'on'
     ) THEN
         RAISE EXCEPTION 'sampling: tube % is %, its members cannot change',
             NEW.tube_id, t_status USING ERRCODE = 'check_violation';
