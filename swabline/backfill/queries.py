@@ -146,14 +146,14 @@ def backlog(user: Any, campaign: Campaign, place: Place | None = None) -> Backlo
 
     latest = PaperBacklog.objects.filter(site=OuterRef("pk")).order_by("-declared_at", "-id")
     declared = {
-        row["pk"]: (row["tubes"], row["at"])
+        row["pk"]: (row["declared_tubes"], row["declared_at"])
         for row in Site.objects.filter(pk__in=ids)
         .annotate(
-            tubes=Subquery(latest.values("tubes")[:1]),
-            at=Subquery(latest.values("declared_at")[:1]),
+            declared_tubes=Subquery(latest.values("tubes")[:1]),
+            declared_at=Subquery(latest.values("declared_at")[:1]),
         )
-        .values("pk", "tubes", "at")
-        if row["tubes"] is not None
+        .values("pk", "declared_tubes", "declared_at")
+        if row["declared_tubes"] is not None
     }
     entries = LateEntry.objects.filter(site_id__in=ids, campaign=campaign).values_list(
         "site_id", "entered_at", "collected_at", "duration_seconds"
