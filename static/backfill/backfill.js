@@ -165,7 +165,7 @@
     if (e.key !== "Enter") return;
     e.preventDefault();
     if (t === site) code.focus();
-    else if (t === code) sheet.focus();
+    else if (t === code) { sheet.focus(); sheet.select(); }
     else if (t === sheet) { when.focus(); when.select(); }
     else if (t === when) personInput.focus();
     else if (t === personInput) { if (personInput.value.trim()) find(); else close(); }
