@@ -209,20 +209,24 @@ def get_names_missing(request: HttpRequest, campaign: str, place: str = "") -> l
     """Names-missing tubes at labs, oldest first (at most 500)."""
     found, where = _scope(request, campaign, place)
     now = timezone.now()
-    return [
-        MissingOut(
-            code=t.code,
-            site=t.site.public_id,
-            site_name=t.site.name,
-            ward_code=t.site.ward.code,
-            names_missing_since=t.names_missing_since,
-            age_hours=(now - t.names_missing_since).total_seconds() / 3600,
-            shipment_id=t.shipment_id,
-            lab_name=t.lab_name,
-            result_entered=t.result_value is not None,
+    rows: list[MissingOut] = []
+    for t in queries.names_missing(request.user, found, where)[:500]:
+        since = t.names_missing_since or now
+        extra: Any = t  # annotated: shipment_id, lab_name, result_value
+        rows.append(
+            MissingOut(
+                code=t.code,
+                site=t.site.public_id,
+                site_name=t.site.name,
+                ward_code=t.site.ward.code,
+                names_missing_since=since,
+                age_hours=(now - since).total_seconds() / 3600,
+                shipment_id=extra.shipment_id,
+                lab_name=extra.lab_name,
+                result_entered=extra.result_value is not None,
+            )
         )
-        for t in queries.names_missing(request.user, found, where)[:500]
-    ]
+    return rows
 
 
 @router.post("/backlog", response={200: FiguresOut, 403: Refused, 404: Refused})

@@ -176,6 +176,8 @@ def backlog(user: Any, campaign: Campaign, place: Place | None = None) -> Backlo
     for site_id, since in missing:
         figures = per_site[site_id]
         figures.names_missing += 1
+        if since is None:
+            continue
         if figures.names_missing_oldest is None or since < figures.names_missing_oldest:
             figures.names_missing_oldest = since
 

@@ -155,8 +155,8 @@ def parse(rows: list[list[Any]], site: Site, by: Any) -> Parsed:
     codes = {normalize_person_code(_text(v["person_code"])) or "" for _n, v in records} - {""}
     cccds = {_text(v["national_id"]) for _n, v in records} - {""}
     by_code = {p.code: p for p in Person.objects.filter(code__in=codes, merged_into__isnull=True)}
-    by_cccd = {
-        p.national_id: p
+    by_cccd: dict[str, Person] = {
+        p.national_id or "": p
         for p in Person.objects.filter(national_id__in=cccds, merged_into__isnull=True)
     }
     for number, values in records:

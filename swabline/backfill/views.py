@@ -234,7 +234,7 @@ def names_missing(request: HttpRequest) -> HttpResponse:
     figures = queries.backlog(request.user, campaign, place) if campaign else None
     tubes = list(queries.names_missing(request.user, campaign, place)[:500])
     now = timezone.now()
-    rows = [(t, (now - t.names_missing_since).total_seconds() / 3600) for t in tubes]
+    rows = [(t, (now - (t.names_missing_since or now)).total_seconds() / 3600) for t in tubes]
     can_declare = {
         s.site.pk
         for s in (figures.sites if figures else [])
@@ -295,9 +295,8 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args: Any, sites: list[Site], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [
-            (str(s.public_id), f"{s.name} — {s.campaign.name}") for s in sites
-        ]  # type: ignore[attr-defined]
+        field: Any = self.fields["site"]
+        field.choices = [(str(s.public_id), f"{s.name} — {s.campaign.name}") for s in sites]
 
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024

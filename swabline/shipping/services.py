@@ -569,6 +569,7 @@ def _accept_names_missing(by: Any, shipment: Shipment, now: Any) -> list[Tube]:
         return []
     tubes = []
     for label in labels:
+        assert label.site is not None and label.site_id is not None  # filtered above
         limit = label.campaign.pool_size_limit
         tubes.append(
             Tube(
