@@ -75,6 +75,8 @@ class FiguresOut(Schema):
     delay_hours_p90: float | None
     entry_seconds_median: float | None
     entry_seconds_p90: float | None
+    labels_issued: int
+    labels_used: int
 
 
 class SiteFiguresOut(Schema):

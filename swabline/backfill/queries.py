@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from swabline.accounts.enums import Permission
@@ -22,7 +22,7 @@ from swabline.accounts.permissions import scope_filter
 from swabline.backfill.models import LateEntry, PaperBacklog
 from swabline.campaigns.models import Campaign, Site
 from swabline.places.models import Place
-from swabline.sampling.models import Tube
+from swabline.sampling.models import Tube, TubeLabel
 
 # Who sees backfill figures: those who enter paper tubes, and officials.
 READERS = (Permission.BACKFILL_SAMPLES, Permission.VIEW_DASHBOARD)
@@ -79,6 +79,8 @@ class Figures:
     delay_hours_p90: float | None = None
     entry_seconds_median: float | None = None  # keyboard work per tube (screen)
     entry_seconds_p90: float | None = None
+    labels_issued: int = 0  # labels issued to the site(s)
+    labels_used: int = 0  # of which used (a tube has them)
     _delays: list[float] = field(default_factory=list, repr=False)
     _seconds: list[float] = field(default_factory=list, repr=False)
 
@@ -91,6 +93,8 @@ class Figures:
         ):
             self.names_missing_oldest = other.names_missing_oldest
         self.entries += other.entries
+        self.labels_issued += other.labels_issued
+        self.labels_used += other.labels_used
         self._delays += other._delays
         self._seconds += other._seconds
 
@@ -135,7 +139,7 @@ class Backlog:
 
 def backlog(user: Any, campaign: Campaign, place: Place | None = None) -> Backlog:
     """Backfill figures of `campaign`'s sites that `user` may see (BACKFILL_SAMPLES or
-    VIEW_DASHBOARD there), under `place` if given. Four queries."""
+    VIEW_DASHBOARD there), under `place` if given. Five queries."""
     now = timezone.now()
     sites_qs = visible_sites(user, campaign)
     if place is not None:
@@ -180,6 +184,16 @@ def backlog(user: Any, campaign: Campaign, place: Place | None = None) -> Backlo
             continue
         if figures.names_missing_oldest is None or since < figures.names_missing_oldest:
             figures.names_missing_oldest = since
+
+    issued = (
+        TubeLabel.objects.filter(site_id__in=ids, campaign=campaign)
+        .values("site_id")
+        .annotate(issued=Count("id"), used=Count("id", filter=Q(used_at__isnull=False)))
+        .order_by()
+    )
+    for row in issued:
+        per_site[row["site_id"]].labels_issued = row["issued"]
+        per_site[row["site_id"]].labels_used = row["used"]
 
     wards: dict[int, WardBacklog] = {}
     total = Figures()
@@ -232,6 +246,15 @@ def _current_results() -> QuerySet[Any]:
     return TubeResult.objects.filter(current=True)
 
 
+def waiting_for_names(user: Any) -> int:
+    """Names-missing tubes of the sites where `user` may backfill (one query)."""
+    q = scope_filter(
+        user, Permission.BACKFILL_SAMPLES, place_path="site__ward__path", site="site_id"
+    )
+    tubes = Tube.objects.filter(names_missing_since__isnull=False)
+    return (tubes if q is None else tubes.filter(q)).count()
+
+
 def recent_entries(user: Any, *, limit: int = 20) -> QuerySet[LateEntry]:
     """The user's last late entries, newest first."""
     return (
@@ -243,9 +266,4 @@ def recent_entries(user: Any, *, limit: int = 20) -> QuerySet[LateEntry]:
 
 def unused_labels(site: Site) -> QuerySet[Any]:
     """Labels issued to `site` not used yet."""
-    from swabline.sampling.models import TubeLabel
-
     return TubeLabel.objects.filter(site=site, used_at__isnull=True).order_by("code")
-
-
-__all__ = ["Backlog", "F", "Figures", "backlog", "names_missing", "percentile"]

@@ -191,7 +191,13 @@ def _person(
     by_cccd: dict[str, Person],
     parsed: Parsed,
 ) -> Person | PersonInput | None:
-    code = normalize_person_code(_text(values["person_code"])) or ""
+    typed = _text(values["person_code"])
+    code = normalize_person_code(typed) or ""
+    if typed and not code:
+        parsed.errors.append(
+            RowError(number, str(COLUMNS[3][1]), _("This is not a valid person code."))
+        )
+        return None
     if code:
         if code not in by_code:
             parsed.errors.append(

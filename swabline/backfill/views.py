@@ -73,6 +73,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "sites": sites,
             "now": local_now,
             "recent": queries.recent_entries(request.user),
+            "waiting": queries.waiting_for_names(request.user),
         },
     )
 

@@ -544,17 +544,18 @@ def issued_label(shipment: Shipment, code: str) -> TubeLabel | None:
     )
 
 
-def _accept_names_missing(by: Any, shipment: Shipment, now: Any) -> list[Tube]:
+def _accept_names_missing(
+    by: Any, shipment: Shipment, now: Any, only: str | None = None
+) -> list[Tube]:
     """Tubes for the scanned codes that no tube has but that are unused labels issued
     to a site of the shipment's campaign: made `shipped`, names missing, on this
     shipment and found in the box (the receipt then moves them to `received` with the
     others). Set-based: a fixed number of queries. Side effects: the labels marked
     used, a `names_missing` discrepancy each, one audit event."""
-    codes = list(
-        ReceiptScan.objects.filter(shipment=shipment, tube__isnull=True).values_list(
-            "code", flat=True
-        )
-    )
+    scans = ReceiptScan.objects.filter(shipment=shipment, tube__isnull=True)
+    if only is not None:
+        scans = scans.filter(code=only)
+    codes = list(scans.values_list("code", flat=True))
     if not codes:
         return []
     labels = list(
@@ -679,7 +680,9 @@ def _received_count(shipment: Shipment) -> int:
 
 def receive_late_tube(*, by: Any, shipment: Shipment, code: str) -> Tube:
     """A tube recorded missing at receipt turned up: `shipped → received` now, and its
-    `missing` discrepancy is marked resolved (kept for the record)."""
+    `missing` discrepancy is marked resolved (kept for the record). A paper tube (a
+    label issued to a site, no tube yet) that turns up after the receipt is received
+    now as names missing, as at the receipt."""
     _require(by, Permission.RECEIVE_TUBES, shipment)
     clean = clean_code(code)
     with transaction.atomic():
@@ -691,6 +694,23 @@ def receive_late_tube(*, by: Any, shipment: Shipment, code: str) -> Tube:
             .filter(shipment=shipment, tube__code=clean, active=True)
             .first()
         )
+        if (
+            item is None
+            and not Tube.objects.filter(code=clean).exists()
+            and issued_label(locked, clean) is not None
+        ):
+            # A paper tube found after the receipt: received now, names missing.
+            now = timezone.now()
+            ReceiptScan.objects.get_or_create(
+                shipment=locked, code=clean, defaults={"scanned_by": by}
+            )
+            for made in _accept_names_missing(by, locked, now, only=clean):
+                Tube.objects.filter(pk=made.pk, status=TubeStatus.SHIPPED).update(
+                    status=TubeStatus.RECEIVED
+                )
+                ShipmentTube.objects.filter(shipment=locked, tube=made).update(received_at=now)
+                made.status = TubeStatus.RECEIVED
+                return made
         if item is None or item.tube.status != TubeStatus.SHIPPED:
             raise ShippingError(Reason.NOT_MISSING, code=clean)
         now = timezone.now()

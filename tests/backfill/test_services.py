@@ -212,3 +212,18 @@ def test_people_outside_the_users_places_are_refused(world):
             by=world.users["dataentry_a"], site=world.site_a, paper=paper(code, stranger)
         )
     assert "people" in exc.value.message_dict
+
+
+def test_a_paper_tube_found_after_the_receipt_is_received_as_names_missing(world):
+    [code] = labels(world, 1, site=world.site_a)
+    manifest = tube(world)
+    shipment = in_transit(world, [manifest])
+    lab_user = world.users["labtech_a"]
+    shipping.receive(by=lab_user, shipment=shipment, codes=[manifest.code])
+    late = shipping.receive_late_tube(by=lab_user, shipment=shipment, code=code)
+    assert late.code == code and late.status == TubeStatus.RECEIVED
+    late.refresh_from_db()
+    assert late.names_missing_since is not None
+    assert awaiting_result(world.lab_a).filter(pk=late.pk).exists()
+    with pytest.raises(shipping.ShippingError):  # not a label anyone issued
+        shipping.receive_late_tube(by=lab_user, shipment=shipment, code=fresh_code())

@@ -32,6 +32,17 @@ def _json(client, name, body):
     return client.post(reverse(name), json.dumps(body), content_type="application/json", **EN)
 
 
+def test_the_screen_warns_of_tubes_waiting_for_their_names(world):
+    [t] = names_missing(world)
+    page = world.client_for("dataentry_a").get(reverse("backfill:home"), **EN)
+    assert 'data-testid="bf-waiting"' in page.content.decode()
+    other = world.client_for("sampler_a").get(reverse("backfill:home"), **EN)
+    assert 'data-testid="bf-waiting"' in other.content.decode()  # site A's own sampler
+    enter(world, t.code, 1)
+    page = world.client_for("dataentry_a").get(reverse("backfill:home"), **EN)
+    assert 'data-testid="bf-waiting"' not in page.content.decode()
+
+
 def test_the_screen_opens_for_backfill_roles_and_is_refused_to_others(world):
     assert world.client_for("dataentry_a").get(reverse("backfill:home"), **EN).status_code == 200
     assert world.client_for("sampler_a").get(reverse("backfill:home"), **EN).status_code == 200
@@ -128,7 +139,7 @@ def test_backlog_figures(world, django_assert_max_num_queries):
         enter(world, code, 2, duration_seconds=30.0)
     [code] = labels(world, 1, site=world.site_a)
     enter(world, code, 2, duration_seconds=50.0)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         b = queries.backlog(world.users["province"], world.campaign)
     site_a = next(s for s in b.sites if s.site == world.site_a)
     f = site_a.figures
@@ -137,6 +148,7 @@ def test_backlog_figures(world, django_assert_max_num_queries):
     assert f.entries == 3
     assert f.entry_seconds_median == 30.0 and f.entry_seconds_p90 == pytest.approx(46.0)
     assert f.delay_hours_median == pytest.approx(3.0, abs=0.01)
+    assert (f.labels_issued, f.labels_used) == (5, 5)  # 2 received without names, 3 entered
     [ward] = [w for w in b.wards if w.ward == world.ward_a]
     assert ward.figures.names_missing == 2 and b.total.names_missing == 2
     # Scoped: ward B's official sees none of site A.
@@ -246,12 +258,13 @@ def test_upload_is_all_or_nothing_and_not_twice(world):
         [a, when, "S1", known.code, "", "", "", "", ""],
         [a, when, "S1", "", "Lê Văn Dũng", "1990", "M", "", ""],
         [b, "yesterday", "S2", "", "Phạm Thị E", "1985", "X", "", ""],
+        [b, when, "S2", "NOT-A-CODE", "", "", "", "", ""],
     ])  # fmt: skip
     record, errors = spreadsheet.upload(
         by=world.users["dataentry_a"], site=world.site_a, file_name="bad.xlsx", content=bad
     )
     assert record is None
-    assert {e.row for e in errors} == {4}
+    assert {e.row for e in errors} == {4, 5}
     assert not LateEntry.objects.exists() and not BackfillUpload.objects.exists()
     good = _xlsx([
         [a, when, "S1", known.code, "", "", "", "", ""],
