@@ -137,10 +137,16 @@ class Backlog:
     total: Figures
 
 
-def backlog(user: Any, campaign: Campaign, place: Place | None = None) -> Backlog:
+def backlog(user: Any, campaign: Campaign, place: Place | str | None = None) -> Backlog:
     """Backfill figures of `campaign`'s sites that `user` may see (BACKFILL_SAMPLES or
-    VIEW_DASHBOARD there), under `place` if given. Five queries."""
+    VIEW_DASHBOARD there), under `place` (a Place or a place code) if given.
+    Five queries (six with a place code)."""
     now = timezone.now()
+    if isinstance(place, str):
+        code = place
+        place = Place.objects.filter(code=code).order_by("system").first() if code else None
+        if code and place is None:
+            raise Place.DoesNotExist(code)
     sites_qs = visible_sites(user, campaign)
     if place is not None:
         sites_qs = sites_qs.filter(ward__path__startswith=place.path)

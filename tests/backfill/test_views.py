@@ -151,6 +151,8 @@ def test_backlog_figures(world, django_assert_max_num_queries):
     assert (f.labels_issued, f.labels_used) == (5, 5)  # 2 received without names, 3 entered
     [ward] = [w for w in b.wards if w.ward == world.ward_a]
     assert ward.figures.names_missing == 2 and b.total.names_missing == 2
+    by_code = queries.backlog(world.users["province"], world.campaign, world.ward_b.code)
+    assert by_code.total.names_missing == 0 and by_code.place == world.ward_b
     # Scoped: ward B's official sees none of site A.
     assert queries.backlog(world.users["ward_b"], world.campaign).total.names_missing == 0
 
@@ -306,3 +308,12 @@ def test_upload_is_all_or_nothing_and_not_twice(world):
 def test_upload_page_is_refused_to_other_roles(world):
     assert world.client_for("labtech_a").get(reverse("backfill:upload"), **EN).status_code == 403
     assert world.client_for("ward_a").get(reverse("backfill:template"), **EN).status_code == 403
+
+
+def test_home_cards_lead_to_the_backfill_pages(world):
+    official = world.client_for("ward_a").get("/", **EN).content.decode()
+    assert f'href="{reverse("backfill:names-missing")}"' in official
+    volunteer = world.client_for("dataentry_a").get("/", **EN).content.decode()
+    assert f'href="{reverse("backfill:home")}"' in volunteer
+    lab = world.client_for("labtech_a").get("/", **EN).content.decode()
+    assert reverse("backfill:home") not in lab
