@@ -51,6 +51,11 @@
     return null;
   }
   function addPerson(p) {
+    if (p.problem) {  // already sampled in this campaign: the row is refused here
+      say(p.problem, "error");
+      personInput.focus();
+      return;
+    }
     if (people.some(function (q) { return q.id === p.id; })) {
       say(p.name + " ×2", "error");
       return;
@@ -78,7 +83,7 @@
     items.forEach(function (p, i) {
       var li = document.createElement("li");
       li.setAttribute("data-testid", "bf-choice");
-      li.textContent = (i + 1) + ". " + p.name + " (" + p.year + ") · " + p.ward + " · " + p.code;
+      li.textContent = (i + 1) + ". " + p.name + " (" + p.year + ") · " + p.ward + " · " + p.code + (p.problem ? " — " + p.problem : "");
       choices.appendChild(li);
     });
     choices.hidden = false;

@@ -30,6 +30,8 @@ from swabline.people.queries import find_people
 from swabline.people.services import PersonInput
 from swabline.places.models import Place
 from swabline.sampling import services as sampling
+from swabline.sampling.enums import SampleKind
+from swabline.sampling.models import Sample
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FIND_LIMIT = 8
@@ -91,7 +93,23 @@ def find(request: HttpRequest) -> JsonResponse:
         people = find_people(request.user, text, limit=FIND_LIMIT)
     except ValidationError as exc:
         return JsonResponse({"people": [], "error": " ".join(exc.messages)})
-    return JsonResponse({"site": str(site.public_id), "people": [person_json(p) for p in people]})
+    # Already sampled in this campaign: said at the row, not only when the tube closes.
+    sampled = dict(
+        Sample.objects.filter(
+            person__in=people, campaign_id=site.campaign_id, active=True, kind=SampleKind.NORMAL
+        ).values_list("person_id", "tube__code")
+    )
+    rows = []
+    for p in people:
+        row = person_json(p)
+        if p.pk in sampled:
+            row["sampled_in"] = sampled[p.pk]
+            row["problem"] = _("%(name)s was already sampled in tube %(code)s.") % {
+                "name": p.full_name,
+                "code": sampled[p.pk],
+            }
+        rows.append(row)
+    return JsonResponse({"site": str(site.public_id), "people": rows})
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def test_find_register_and_enter_through_the_screen_calls(world):
     person = PersonFactory.create(ward=world.ward_a, full_name="Nguyễn Văn Bình", birth_year=1980)
     found = client.get(reverse("backfill:find"), {"site": site, "q": "nguyen van binh 1980"}, **EN)
     assert [p["id"] for p in found.json()["people"]] == [person.public_id]
+    assert "problem" not in found.json()["people"][0]
     made = _json(
         client,
         "backfill:register",
@@ -77,6 +78,9 @@ def test_find_register_and_enter_through_the_screen_calls(world):
     assert entry.duration_seconds == 21.5 and entry.sheet_ref == "Sổ 3 / trang 2"
     again = _json(client, "backfill:enter", body)
     assert again.json()["replayed"] is True and LateEntry.objects.count() == 1
+    # Now sampled: the row search says so before the next tube is closed.
+    found = client.get(reverse("backfill:find"), {"site": site, "q": "nguyen van binh 1980"}, **EN)
+    assert found.json()["people"][0]["sampled_in"] == code
 
 
 def test_screen_calls_refuse_a_site_outside_the_users_places(world):

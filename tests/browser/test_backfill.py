@@ -83,7 +83,7 @@ def focused(page: Any) -> str:
 
 
 def type_tube(page: Any, code: str, sheet: str, typed_people: list[str], *, delay: float,
-              new_person: str = "", new_sex: str = "") -> list[int]:  # fmt: skip
+              new_person: str = "", new_sex: str = "", refused: str = "") -> list[int]:  # fmt: skip
     """Type one paper tube with the keyboard only; the per-row confirmation times."""
     assert focused(page) == "bf-code"
     page.keyboard.type(code, delay=delay)
@@ -94,6 +94,13 @@ def type_tube(page: Any, code: str, sheet: str, typed_people: list[str], *, dela
     page.keyboard.type("07:30", delay=delay)  # replaces the selected default
     page.keyboard.press("Enter")
     rows = page.get_by_test_id("bf-row")
+    if refused:  # someone already in another tube: refused at the row
+        page.keyboard.type(refused, delay=delay)
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("bf-status")).to_have_class("bf-status error")
+        expect(rows).to_have_count(0)
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Backspace")
     for n, text in enumerate(typed_people, start=1):
         assert focused(page) == "bf-person"
         page.keyboard.type(text, delay=delay)
@@ -125,7 +132,7 @@ def test_three_paper_tubes_by_keyboard_then_release(
     type_tube(desk, waiting.code, "Sheet 1", [t for _p, t in people[:3]], delay=20)
     type_tube(desk, fresh[0], "Sheet 2", [t for _p, t in people[3:5]], delay=20,
               new_person="hoang van moi 1999", new_sex="M")  # fmt: skip
-    type_tube(desk, fresh[1], "Sheet 3", [people[5][1]], delay=20)
+    type_tube(desk, fresh[1], "Sheet 3", [people[5][1]], delay=20, refused=people[0][1])
 
     waiting.refresh_from_db()
     assert waiting.names_missing_since is None and waiting.member_count == 3
