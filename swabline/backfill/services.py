@@ -289,6 +289,12 @@ def _complete_names_missing(by: Any, tube: Tube, paper: PaperTube, people: list[
         member_count=F("member_count") + len(people), names_missing_since=None
     )
     tube.refresh_from_db(fields=["member_count", "names_missing_since", "status"])
+    from swabline.shipping.enums import DiscrepancyKind
+    from swabline.shipping.models import ReceiptDiscrepancy
+
+    ReceiptDiscrepancy.objects.filter(
+        tube=tube, kind=DiscrepancyKind.NAMES_MISSING, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now(), note=_("Names entered from the paper list."))
 
 
 def _allow_backfill(on: bool) -> None:

@@ -171,6 +171,8 @@ def enter(request: HttpRequest) -> JsonResponse:
     ids = [str(i) for i in data.get("people", []) if i][:60]
     people_by_id = {p.public_id: p for p in Person.objects.filter(public_id__in=ids)}
     people = [people_by_id[i] for i in ids if i in people_by_id]
+    if len(people) != len(ids):
+        return JsonResponse({"errors": {"people": [_("Unknown people.")]}}, status=400)
     collected_at = _parse_local(str(data.get("collected_at", "")))
     duration = data.get("duration_seconds")
     try:

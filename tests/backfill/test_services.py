@@ -122,6 +122,7 @@ def test_backfill_completes_a_names_missing_tube_and_release_proceeds(world):
     entry = LateEntry.objects.get(tube=t)
     assert entry.sheet_ref == "P-01" and entry.names_missing_since is not None
     assert entry.entered_by == world.users["dataentry_a"]
+    assert ReceiptDiscrepancy.objects.get(tube=t).resolved_at is not None
     event = AuditEvent.objects.get(action="backfill.entered")
     assert event.data["sheet_ref"] == "P-01" and event.data["names_missing"] is True
     release = _release_all(world)
