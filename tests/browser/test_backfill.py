@@ -21,7 +21,7 @@ from swabline.labs.models import TubeResult
 from swabline.people.models import Person
 from swabline.results.models import Outcome
 from swabline.sampling.enums import TubeStatus
-from swabline.sampling.models import Tube
+from swabline.sampling.models import Sample, Tube
 from tests.backfill.helpers import names_missing
 from tests.browser.station_helpers import log_in
 from tests.conftest import World
@@ -82,7 +82,7 @@ def focused(page: Any) -> str:
     return str(page.evaluate("document.activeElement && document.activeElement.id"))
 
 
-def type_tube(page: Any, code: str, sheet: str, typed_people: list[str], *, delay: float,
+def type_tube(page: Any, code: str, sheet: str, typed_people: list[Any], *, delay: float,
               new_person: str = "", new_sex: str = "", refused: str = "") -> list[int]:  # fmt: skip
     """Type one paper tube with the keyboard only; the per-row confirmation times."""
     assert focused(page) == "bf-code"
@@ -101,10 +101,15 @@ def type_tube(page: Any, code: str, sheet: str, typed_people: list[str], *, dela
         expect(rows).to_have_count(0)
         page.keyboard.press("Control+A")
         page.keyboard.press("Backspace")
-    for n, text in enumerate(typed_people, start=1):
+    for n, typed in enumerate(typed_people, start=1):
+        text, pick = typed if isinstance(typed, tuple) else (typed, "")
         assert focused(page) == "bf-person"
         page.keyboard.type(text, delay=delay)
         page.keyboard.press("Enter")
+        if pick:  # several match: the list takes the focus, a digit picks
+            expect(page.get_by_test_id("bf-choices")).to_be_focused()
+            expect(page.get_by_test_id("bf-choice")).to_have_count(2)
+            page.keyboard.press(pick)
         expect(rows).to_have_count(n)
     if new_person:
         page.keyboard.type(new_person, delay=delay)
@@ -130,8 +135,13 @@ def test_three_paper_tubes_by_keyboard_then_release(
     log_in(desk, live_server.url, world, "dataentry_a")
     desk.goto("/backfill/")
     type_tube(desk, waiting.code, "Sheet 1", [t for _p, t in people[:3]], delay=20)
-    type_tube(desk, fresh[0], "Sheet 2", [t for _p, t in people[3:5]], delay=20,
-              new_person="hoang van moi 1999", new_sex="M")  # fmt: skip
+    twins = [
+        PersonFactory.create(ward=world.ward_a, full_name="Lý Thị Song", birth_year=1970)
+        for _ in range(2)
+    ]
+    chosen = sorted(twins, key=lambda p: (p.name_folded, p.pk))[1]
+    type_tube(desk, fresh[0], "Sheet 2", [*(t for _p, t in people[3:5]), ("ly thi song 1970", "2")],
+              delay=20, new_person="hoang van moi 1999", new_sex="M")  # fmt: skip
     type_tube(desk, fresh[1], "Sheet 3", [people[5][1]], delay=20, refused=people[0][1])
 
     waiting.refresh_from_db()
@@ -139,7 +149,8 @@ def test_three_paper_tubes_by_keyboard_then_release(
     entries = {e.tube.code: e for e in LateEntry.objects.select_related("tube")}
     assert set(entries) == {waiting.code, *fresh}
     assert entries[waiting.code].names_missing_since is not None
-    assert entries[fresh[0]].sheet_ref == "Sheet 2" and entries[fresh[0]].people == 3
+    assert entries[fresh[0]].sheet_ref == "Sheet 2" and entries[fresh[0]].people == 4
+    assert Sample.objects.filter(tube__code=fresh[0], person=chosen).exists()
     assert (
         Person.objects.filter(full_name="Hoang Van Moi").exists()
         or Person.objects.filter(name_folded__startswith="hoang van moi").exists()
