@@ -305,6 +305,197 @@ def _allow_backfill(on: bool) -> None:
             )
 
 
+# --- Many paper tubes at once (the spreadsheet) -----------------------------------------
+
+
+def enter_paper_tubes(
+    *,
+    by: Any,
+    site: Site,
+    papers: Sequence[PaperTube],
+    source: str = EntrySource.XLSX,
+    upload: BackfillUpload | None = None,
+) -> tuple[list[LateEntry], dict[int, dict[str, list[str]]]]:
+    """Enter many paper tubes of `site` at once, all or nothing, set-based: a fixed
+    number of queries whatever the number of tubes and people.
+
+    Every tube is checked first, with the same rules as `enter_paper_tube` (plus: a
+    label or a person only once in the batch). Returns (entries, {}) when written, or
+    ([], {index in `papers`: {field: [messages]}}) with nothing written. Side effects
+    when written, in one transaction: tubes made and closed or names-missing tubes
+    completed, their samples, labels marked used, names-missing discrepancies
+    resolved, one `LateEntry` per tube, one audit event `backfill.entered_batch`
+    listing every tube with its sheet reference."""
+    require_backfill(by, site)
+    errors: dict[int, dict[str, list[str]]] = {}
+    codes: list[str | None] = []
+    for index, paper in enumerate(papers):
+        code, clean_errors = _clean(paper)
+        codes.append(code)
+        if clean_errors:
+            errors[index] = dict(clean_errors)
+    seen_codes: dict[str, int] = {}
+    seen_people: dict[int, int] = {}
+    for index, (code, paper) in enumerate(zip(codes, papers, strict=True)):
+        if code is not None and seen_codes.setdefault(code, index) != index:
+            errors.setdefault(index, {}).setdefault("code", []).append(
+                _("Tube %(code)s is twice in this file.") % {"code": code}
+            )
+        for person in paper.people:
+            if seen_people.setdefault(person.pk, index) != index:
+                errors.setdefault(index, {}).setdefault("people", []).append(
+                    _("%(name)s is in two tubes of this file.") % {"name": person.full_name}
+                )
+    wanted = [c for c in codes if c]
+    everyone = [p for paper in papers for p in paper.people]
+    with transaction.atomic():
+        tubes = {t.code: t for t in Tube.objects.select_for_update().filter(code__in=wanted)}
+        labels = {
+            lab.code: lab for lab in TubeLabel.objects.select_for_update().filter(code__in=wanted)
+        }
+        taken = dict(
+            Sample.objects.filter(
+                person__in=everyone,
+                campaign_id=site.campaign_id,
+                active=True,
+                kind=SampleKind.NORMAL,
+            ).values_list("person_id", "tube__code")
+        )
+        for index, (code, paper) in enumerate(zip(codes, papers, strict=True)):
+            if code is None:
+                continue
+            tube = tubes.get(code)
+            problem = _tube_problem(site, code, tube, labels.get(code))
+            if problem:
+                errors.setdefault(index, {}).setdefault("code", []).append(problem)
+            problem = _people_problem_known(by, site, list(paper.people), tube, taken)
+            if problem:
+                errors.setdefault(index, {}).setdefault("people", []).append(problem)
+        if errors:
+            return [], errors
+        return _write_batch(
+            by, site, list(papers), [c or "" for c in codes], tubes, source, upload
+        ), {}
+
+
+def _people_problem_known(
+    by: Any, site: Site, people: list[Person], tube: Tube | None, taken: dict[int, str]
+) -> str:
+    limit = tube.pool_limit if tube is not None else site.campaign.pool_size_limit
+    if len(people) > limit:
+        return _("A tube holds at most %(n)d people.") % {"n": limit}
+    for person in people:
+        if person.merged_into_id is not None:
+            return _("%(name)s was merged into another record.") % {"name": person.full_name}
+        if not has_permission(by, Permission.VIEW_PEOPLE, person):
+            return _("%(name)s is not in your places.") % {"name": person.full_name}
+        if person.pk in taken:
+            return _("%(name)s was already sampled in tube %(code)s.") % {
+                "name": person.full_name,
+                "code": taken[person.pk],
+            }
+    return ""
+
+
+def _write_batch(
+    by: Any,
+    site: Site,
+    papers: list[PaperTube],
+    codes: list[str],
+    existing: dict[str, Tube],
+    source: str,
+    upload: BackfillUpload | None,
+) -> list[LateEntry]:
+    from django.db.models import Case, IntegerField, Value, When
+
+    from swabline.shipping.enums import DiscrepancyKind
+    from swabline.shipping.models import ReceiptDiscrepancy
+
+    now = timezone.now()
+    limit = site.campaign.pool_size_limit
+    fresh = [
+        Tube(
+            code=code,
+            campaign_id=site.campaign_id,
+            site=site,
+            province_code=site.province_code,
+            kind=TubeKind.POOL if limit > 1 else TubeKind.INDIVIDUAL,
+            pool_limit=limit,
+            status=TubeStatus.OPEN,
+            opened_by=by,
+            opened_at=now,
+            client_opened_at=paper.collected_at,
+        )
+        for code, paper in zip(codes, papers, strict=True)
+        if code not in existing
+    ]
+    Tube.objects.bulk_create(fresh)
+    tube_of = {**existing, **{t.code: t for t in fresh}}
+    samples = [
+        sample
+        for code, paper in zip(codes, papers, strict=True)
+        for sample in _samples(by, tube_of[code], paper, list(paper.people))
+    ]
+    waiting = [t for t in existing.values() if t.names_missing_since is not None]
+    _allow_backfill(bool(waiting))
+    try:
+        Sample.objects.bulk_create(samples)
+    finally:
+        _allow_backfill(False)
+    counts = {
+        tube_of[code].pk: len(paper.people) for code, paper in zip(codes, papers, strict=True)
+    }
+
+    def count_case(ids: list[int]) -> Case:
+        return Case(
+            *[When(pk=pk, then=Value(counts[pk])) for pk in ids],
+            output_field=IntegerField(),
+        )
+
+    if fresh:
+        ids = [t.pk for t in fresh]
+        Tube.objects.filter(pk__in=ids, status=TubeStatus.OPEN).update(
+            member_count=count_case(ids), status=TubeStatus.CLOSED, closed_at=now
+        )
+        TubeLabel.objects.filter(code__in=[t.code for t in fresh]).update(used_at=now)
+    if waiting:
+        ids = [t.pk for t in waiting]
+        Tube.objects.filter(pk__in=ids, names_missing_since__isnull=False).update(
+            member_count=count_case(ids), names_missing_since=None
+        )
+        ReceiptDiscrepancy.objects.filter(
+            tube_id__in=ids, kind=DiscrepancyKind.NAMES_MISSING, resolved_at__isnull=True
+        ).update(resolved_at=now, note=_("Names entered from the paper list."))
+    entries = [
+        LateEntry(
+            tube=tube_of[code],
+            campaign_id=site.campaign_id,
+            site=site,
+            province_code=site.province_code,
+            sheet_ref=paper.sheet_ref.strip(),
+            collected_at=paper.collected_at,
+            people=len(paper.people),
+            entered_by=by,
+            entered_at=now,
+            names_missing_since=existing[code].names_missing_since if code in existing else None,
+            source=source,
+            upload=upload,
+        )
+        for code, paper in zip(codes, papers, strict=True)
+    ]
+    LateEntry.objects.bulk_create(entries)
+    audit.record(
+        by=by,
+        action="backfill.entered_batch",
+        subject=upload or site,
+        province_code=site.province_code,
+        tubes=[[e.tube.code, e.sheet_ref, e.people] for e in entries],
+        names_missing=[t.code for t in waiting],
+        source=source,
+    )
+    return entries
+
+
 # --- The paper backlog ----------------------------------------------------------------
 
 

@@ -227,6 +227,9 @@ def upload(
 ) -> tuple[BackfillUpload | None, list[RowError]]:
     """Check and commit a spreadsheet of paper tubes for `site`, all or nothing.
 
+    People found by code or CCCD are looked up in two queries; a new person is
+    registered row by row (the people register's identity rules find an existing
+    record); the tubes are then written set-based (`services.enter_paper_tubes`).
     Returns (the upload, []) when committed, or (None, errors) when any row is wrong
     (nothing written). The same file again returns its first upload."""
     services.require_backfill(by, site)
@@ -243,34 +246,33 @@ def upload(
             record = BackfillUpload.objects.create(
                 site=site, file_name=file_name[:200], sha256=sha, uploaded_by=by
             )
-            people_count = 0
+            papers, first_rows = [], []
             for code, tube in parsed.tubes.items():
                 people = _people(by, tube, errors)
-                if errors:
-                    continue
-                try:
-                    services.enter_paper_tube(
-                        by=by,
-                        site=site,
-                        paper=services.PaperTube(
-                            code=code,
-                            collected_at=tube["collected_at"],
-                            sheet_ref=tube["sheet_ref"],
-                            people=people,
-                        ),
-                        source=EntrySource.XLSX,
-                        upload=record,
+                papers.append(
+                    services.PaperTube(
+                        code=code,
+                        collected_at=tube["collected_at"],
+                        sheet_ref=tube["sheet_ref"],
+                        people=people,
                     )
-                except ValidationError as exc:
-                    for column, messages in exc.message_dict.items():
-                        errors += [RowError(tube["rows"][0], column, m) for m in messages]
-                people_count += len(people)
+                )
+                first_rows.append(tube["rows"][0])
             if errors:
                 raise ValidationError("rolled back")
-            BackfillUpload.objects.filter(pk=record.pk).update(
-                tubes=len(parsed.tubes), people=people_count
+            entries, refused = services.enter_paper_tubes(
+                by=by, site=site, papers=papers, source=EntrySource.XLSX, upload=record
             )
-            record.tubes, record.people = len(parsed.tubes), people_count
+            for index, fields in sorted(refused.items()):
+                for column, messages in fields.items():
+                    errors += [RowError(first_rows[index], column, m) for m in messages]
+            if errors:
+                raise ValidationError("rolled back")
+            people_count = sum(e.people for e in entries)
+            BackfillUpload.objects.filter(pk=record.pk).update(
+                tubes=len(entries), people=people_count
+            )
+            record.tubes, record.people = len(entries), people_count
     except ValidationError:
         if not errors:
             raise

@@ -228,3 +228,52 @@ def test_a_paper_tube_found_after_the_receipt_is_received_as_names_missing(world
     assert awaiting_result(world.lab_a).filter(pk=late.pk).exists()
     with pytest.raises(shipping.ShippingError):  # not a label anyone issued
         shipping.receive_late_tube(by=lab_user, shipment=shipment, code=fresh_code())
+
+
+def _batch(world, codes, per_tube=3):
+    return [paper(code, people(world, per_tube), sheet=f"S-{i}") for i, code in enumerate(codes)]
+
+
+def test_a_batch_is_set_based_and_completes_names_missing_tubes(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = world.users["dataentry_a"]
+    services.require_backfill(user, world.site_a)  # grants load once, outside the counts
+    small = _batch(world, labels(world, 2, site=world.site_a))
+    with CaptureQueriesContext(connection) as few:
+        entries, errors = services.enter_paper_tubes(by=user, site=world.site_a, papers=small)
+    assert errors == {} and len(entries) == 2
+    [waiting] = names_missing(world, result="negative")
+    big = _batch(world, [*labels(world, 9, site=world.site_a), waiting.code])
+    with CaptureQueriesContext(connection) as many:
+        entries, errors = services.enter_paper_tubes(by=user, site=world.site_a, papers=big)
+    assert errors == {} and len(entries) == 10
+    # Five times the tubes, a names-missing one among them: a few statements more, not 5×.
+    assert len(many.captured_queries) <= len(few.captured_queries) + 4
+    waiting.refresh_from_db()
+    assert waiting.names_missing_since is None and waiting.member_count == 3
+    assert (
+        Tube.objects.filter(code__in=[p.code for p in big], status=TubeStatus.CLOSED).count() == 9
+    )
+    assert Sample.objects.filter(tube__code__in=[p.code for p in big], active=True).count() == 30
+    event = AuditEvent.objects.get(
+        action="backfill.entered_batch", data__names_missing=[waiting.code]
+    )
+    assert [waiting.code, "S-9", 3] in event.data["tubes"]
+    assert _release_all(world).people == 3
+
+
+def test_a_batch_with_one_bad_tube_writes_nothing(world):
+    codes = labels(world, 3, site=world.site_a)
+    papers = _batch(world, codes)
+    twice = papers[0].people[0]
+    papers[2] = paper(codes[2], [twice])  # a person in two tubes of the batch
+    papers.append(paper(codes[1], people(world, 1)))  # a label twice
+    before = (Tube.objects.count(), Sample.objects.count(), LateEntry.objects.count())
+    entries, errors = services.enter_paper_tubes(
+        by=world.users["dataentry_a"], site=world.site_a, papers=papers
+    )
+    assert entries == [] and set(errors) == {2, 3}
+    assert "people" in errors[2] and "code" in errors[3]
+    assert (Tube.objects.count(), Sample.objects.count(), LateEntry.objects.count()) == before
