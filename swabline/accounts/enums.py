@@ -29,6 +29,8 @@ class Permission(StrEnum):
     VIEW_SITES = "view_sites"
     VIEW_PLACES = "view_places"
     CAPTURE_SAMPLES = "capture_samples"
+    # Enter tubes collected on paper (late entry) and declare the paper backlog.
+    BACKFILL_SAMPLES = "backfill_samples"
     REGISTER_PEOPLE = "register_people"
     VIEW_PEOPLE = "view_people"
     IMPORT_PEOPLE = "import_people"

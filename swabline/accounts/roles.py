@@ -23,11 +23,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
         }
     ),
     Role.SAMPLER: frozenset(
-        {P.CAPTURE_SAMPLES, P.REGISTER_PEOPLE, P.VIEW_PEOPLE, P.VIEW_SITES, P.MANAGE_SHIPMENTS}
+        {
+            P.CAPTURE_SAMPLES,
+            P.BACKFILL_SAMPLES,
+            P.REGISTER_PEOPLE,
+            P.VIEW_PEOPLE,
+            P.VIEW_SITES,
+            P.MANAGE_SHIPMENTS,
+        }
     ),
     Role.DATA_ENTRY: frozenset(
         {
             P.REGISTER_PEOPLE,
+            P.BACKFILL_SAMPLES,
             P.VIEW_PEOPLE,
             P.IMPORT_PEOPLE,
             P.MERGE_PEOPLE,

@@ -30,12 +30,24 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("See the sites and who works there."),
         "campaigns:site-list",
     ),
+    Capability(
+        P.VIEW_DASHBOARD,
+        _("Names missing at labs"),
+        _("Tubes at labs waiting for their paper list, and the paper backlog of each site."),
+        "backfill:names-missing",
+    ),
     Capability(P.MANAGE_CAMPAIGNS, _("Campaigns"), _("Plan screening rounds and their wards.")),
     Capability(
         P.CAPTURE_SAMPLES,
         _("Sampling station"),
         _("Scan people into tubes at your site."),
         "sampling:station",
+    ),
+    Capability(
+        P.BACKFILL_SAMPLES,
+        _("Paper tubes"),
+        _("Enter tubes collected on paper; see tubes waiting at labs for their names."),
+        "backfill:home",
     ),
     Capability(
         P.REGISTER_PEOPLE,

@@ -361,6 +361,7 @@ def _release(request: HttpRequest, lab: Lab) -> HttpResponse:
         else:
             messages.error(request, _("Select the results to release."))
         return redirect("labs:review", lab.public_id)
+    waiting = TubeResult.objects.filter(pk__in=ids, tube__names_missing_since__isnull=False).count()
     release = release_results(
         by=request.user,
         lab=lab,
@@ -368,6 +369,16 @@ def _release(request: HttpRequest, lab: Lab) -> HttpResponse:
         client_id=client_id,
         note=request.POST.get("note", "")[:500],
     )
+    if waiting:
+        messages.warning(
+            request,
+            ngettext(
+                "%(n)s tube waits for its names (paper list not entered): not released.",
+                "%(n)s tubes wait for their names (paper list not entered): not released.",
+                waiting,
+            )
+            % {"n": waiting},
+        )
     messages.success(
         request,
         ngettext(

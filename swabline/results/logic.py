@@ -83,7 +83,9 @@ def ids_condition(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
 
 def mark_released(release: Release, result_ids: Sequence[int]) -> int:
     """Release the releasable results among `result_ids` into `release` and move their
-    tubes `resulted → released`. Returns the number of tubes released.
+    tubes `resulted → released`. Returns the number of tubes released. Results of a
+    names-missing tube (`Tube.names_missing_since`) are skipped until its names are
+    backfilled (the tube trigger refuses the release too).
 
     Compare-and-set on the result's state: a concurrent release of the same results
     waits for the first and then finds nothing left to take.
@@ -104,7 +106,9 @@ def mark_released(release: Release, result_ids: Sequence[int]) -> int:
             f"UPDATE {table} SET state = %s, released_by_id = %s, released_at = %s,"  # noqa: S608
             f" release_id = %s{source} WHERE {condition} AND {alias}.lab_id = %s"
             f" AND {alias}.current = %s AND {alias}.state = %s"
-            f" AND {alias}.tube_id IN (SELECT id FROM sampling_tube WHERE status = %s)",
+            # A names-missing tube (no people yet) waits for its backfill: skipped.
+            f" AND {alias}.tube_id IN (SELECT id FROM sampling_tube WHERE status = %s"
+            " AND names_missing_since IS NULL)",
             [
                 ResultState.RELEASED,
                 release.released_by_id,

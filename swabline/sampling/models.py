@@ -13,7 +13,10 @@ Invariants the database holds (so no code path, raw SQL or race can break them):
 - a closed tube's members never change: samples may be added, changed or removed
   only while their tube is open, and a tube's status moves only along
   `ALLOWED_TRANSITIONS` (triggers; see migration 0002 for the SQL and its reasons);
-- a label is used once (`Tube.code` and `TubeLabel.code` are unique).
+- a label is used once (`Tube.code` and `TubeLabel.code` are unique);
+- a *names-missing* tube (received at a lab with nobody in it, `names_missing_since`
+  set) takes its members once, through the backfill service only, and its status
+  never becomes released while it has none (triggers; migration 0006).
 """
 
 from __future__ import annotations
@@ -158,6 +161,12 @@ class Tube(CarriesProvince):
     client_opened_at = models.DateTimeField(_("opened at (station clock)"))
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     voided_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)
+    # Set when a lab received this tube by a label issued to a site but with nobody in
+    # it (written on paper); cleared when its names are backfilled. Until then the
+    # tube can be tested but its result cannot be released (migration 0006 triggers).
+    names_missing_since = models.DateTimeField(
+        _("names missing since"), null=True, blank=True, db_index=True
+    )
 
     class Meta:
         verbose_name = _("tube")

@@ -29,6 +29,9 @@ class DiscrepancyKind(models.TextChoices):
     OTHER_CAMPAIGN = "other_campaign", _("From another campaign")
     NOT_CLOSED = "not_closed", _("Tube not closed")
     UNKNOWN_LABEL = "unknown_label", _("Unknown label")
+    # A label issued to a site, on a tube with nobody entered (a paper list): the
+    # tube is accepted and tested; its result waits for the names (backfill).
+    NAMES_MISSING = "names_missing", _("Names missing (paper list not entered)")
 
 
 class RejectionReason(models.TextChoices):

@@ -20,6 +20,13 @@ What happens at receipt (the rules the lab sees on the bench screen):
   shipment already on its way to the same lab is marked found in that shipment
   (`scanned_at`), so that shipment's receipt counts it as arrived instead of missing;
   it becomes `received` when that shipment is received.
+- A scanned code that no tube has but that is a label issued to a site of the
+  shipment's campaign and never used is a paper tube whose names are not entered
+  yet: it is *accepted as names missing* (not rejected). A tube is made for it
+  (the label's site, the campaign's pool limit, nobody in it, `names_missing_since`
+  set), put on this shipment and received with the others, and a `names_missing`
+  discrepancy says so. The lab can test it; its result is released only after the
+  names are backfilled (`swabline.backfill.services`).
 - Receiving twice changes nothing and answers the first receipt.
 """
 
@@ -32,7 +39,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,8 +54,8 @@ from swabline.sampling.codes import (
     looks_generated,
     normalize_tube_code,
 )
-from swabline.sampling.enums import TubeStatus
-from swabline.sampling.models import Tube
+from swabline.sampling.enums import TubeKind, TubeStatus
+from swabline.sampling.models import Tube, TubeLabel
 from swabline.shipping.enums import (
     ALLOWED_TRANSITIONS,
     DiscrepancyKind,
@@ -406,6 +413,8 @@ def scan_at_receipt(*, by: Any, shipment: Shipment, code: str) -> Scanned:
 def classify(shipment: Shipment, code: str, tube: Tube | None) -> str:
     """`found`, or the discrepancy kind of a scanned code (one query at most)."""
     if tube is None:
+        if issued_label(shipment, code) is not None:
+            return DiscrepancyKind.NAMES_MISSING
         return DiscrepancyKind.UNKNOWN_LABEL
     if ShipmentTube.objects.filter(shipment=shipment, tube=tube, active=True).exists():
         return "found"
@@ -427,6 +436,10 @@ def describe(kind: str, code: str) -> str:
         DiscrepancyKind.NOT_CLOSED: _("Tube %(code)s: this tube was never closed at the site."),
         DiscrepancyKind.OTHER_CAMPAIGN: _("Tube %(code)s: from another campaign."),
         DiscrepancyKind.UNEXPECTED: _("Tube %(code)s: not on this shipment's manifest."),
+        DiscrepancyKind.NAMES_MISSING: _(
+            "Tube %(code)s: a label issued to a site, with no names entered yet. "
+            "It will be received as names missing: test it; its result waits for the names."
+        ),
     }
     return texts[kind] % {"code": code}
 
@@ -486,6 +499,7 @@ def receive(*, by: Any, shipment: Shipment, codes: Iterable[str] = ()) -> Receip
         now = timezone.now()
         if cleaned:
             _record_scans(by, locked, list(dict.fromkeys(cleaned)), now)
+        _accept_names_missing(by, locked, now)
         _record_discrepancies(by, locked, now)
         found = ShipmentTube.objects.filter(shipment=locked, active=True, scanned_at__isnull=False)
         received = Tube.objects.filter(
@@ -517,6 +531,93 @@ def _record_scans(by: Any, shipment: Shipment, codes: list[str], now: Any) -> No
     ShipmentTube.objects.filter(
         shipment=shipment, active=True, scanned_at__isnull=True, tube_id__in=list(tubes.values())
     ).update(scanned_at=now)
+
+
+def issued_label(shipment: Shipment, code: str) -> TubeLabel | None:
+    """The unused label `code` issued to a site of `shipment`'s campaign, if any."""
+    return (
+        TubeLabel.objects.select_related("site")
+        .filter(
+            code=code, site__isnull=False, used_at__isnull=True, campaign_id=shipment.campaign_id
+        )
+        .first()
+    )
+
+
+def _accept_names_missing(
+    by: Any, shipment: Shipment, now: Any, only: str | None = None
+) -> list[Tube]:
+    """Tubes for the scanned codes that no tube has but that are unused labels issued
+    to a site of the shipment's campaign: made `shipped`, names missing, on this
+    shipment and found in the box (the receipt then moves them to `received` with the
+    others). Set-based: a fixed number of queries. Side effects: the labels marked
+    used, a `names_missing` discrepancy each, one audit event."""
+    scans = ReceiptScan.objects.filter(shipment=shipment, tube__isnull=True)
+    if only is not None:
+        scans = scans.filter(code=only)
+    codes = list(scans.values_list("code", flat=True))
+    if not codes:
+        return []
+    labels = list(
+        TubeLabel.objects.select_related("site", "campaign").filter(
+            code__in=codes,
+            site__isnull=False,
+            used_at__isnull=True,
+            campaign_id=shipment.campaign_id,
+        )
+    )
+    if not labels:
+        return []
+    tubes = []
+    for label in labels:
+        assert label.site is not None and label.site_id is not None  # filtered above
+        limit = label.campaign.pool_size_limit
+        tubes.append(
+            Tube(
+                code=label.code,
+                campaign_id=label.campaign_id,
+                site_id=label.site_id,
+                province_code=label.site.province_code,
+                kind=TubeKind.POOL if limit > 1 else TubeKind.INDIVIDUAL,
+                pool_limit=limit,
+                status=TubeStatus.SHIPPED,
+                opened_by=by,
+                opened_at=now,
+                client_opened_at=now,
+                names_missing_since=now,
+            )
+        )
+    Tube.objects.bulk_create(tubes)
+    made = list(Tube.objects.filter(code__in=[t.code for t in tubes]))
+    TubeLabel.objects.filter(pk__in=[label.pk for label in labels]).update(used_at=now)
+    ids = {t.code: t.pk for t in made}
+    ReceiptScan.objects.filter(shipment=shipment, code__in=list(ids)).update(
+        tube_id=Subquery(Tube.objects.filter(code=OuterRef("code")).values("pk")[:1])
+    )
+    ShipmentTube.objects.bulk_create(
+        [ShipmentTube(shipment=shipment, tube=t, added_by=by, scanned_at=now) for t in made]
+    )
+    ReceiptDiscrepancy.objects.bulk_create(
+        [
+            ReceiptDiscrepancy(
+                shipment=shipment,
+                kind=DiscrepancyKind.NAMES_MISSING,
+                tube=t,
+                tube_code=t.code,
+                recorded_by=by,
+            )
+            for t in made
+        ],
+        ignore_conflicts=True,
+    )
+    audit.record(
+        by=by,
+        action="shipment.names_missing",
+        subject=shipment,
+        province_code=shipment.province_code,
+        tubes=sorted(ids),
+    )
+    return made
 
 
 def _record_discrepancies(by: Any, shipment: Shipment, now: Any) -> None:
@@ -579,7 +680,9 @@ def _received_count(shipment: Shipment) -> int:
 
 def receive_late_tube(*, by: Any, shipment: Shipment, code: str) -> Tube:
     """A tube recorded missing at receipt turned up: `shipped → received` now, and its
-    `missing` discrepancy is marked resolved (kept for the record)."""
+    `missing` discrepancy is marked resolved (kept for the record). A paper tube (a
+    label issued to a site, no tube yet) that turns up after the receipt is received
+    now as names missing, as at the receipt."""
     _require(by, Permission.RECEIVE_TUBES, shipment)
     clean = clean_code(code)
     with transaction.atomic():
@@ -591,6 +694,23 @@ def receive_late_tube(*, by: Any, shipment: Shipment, code: str) -> Tube:
             .filter(shipment=shipment, tube__code=clean, active=True)
             .first()
         )
+        if (
+            item is None
+            and not Tube.objects.filter(code=clean).exists()
+            and issued_label(locked, clean) is not None
+        ):
+            # A paper tube found after the receipt: received now, names missing.
+            now = timezone.now()
+            ReceiptScan.objects.get_or_create(
+                shipment=locked, code=clean, defaults={"scanned_by": by}
+            )
+            for made in _accept_names_missing(by, locked, now, only=clean):
+                Tube.objects.filter(pk=made.pk, status=TubeStatus.SHIPPED).update(
+                    status=TubeStatus.RECEIVED
+                )
+                ShipmentTube.objects.filter(shipment=locked, tube=made).update(received_at=now)
+                made.status = TubeStatus.RECEIVED
+                return made
         if item is None or item.tube.status != TubeStatus.SHIPPED:
             raise ShippingError(Reason.NOT_MISSING, code=clean)
         now = timezone.now()

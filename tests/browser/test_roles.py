@@ -23,13 +23,14 @@ OFFICIAL = {
 EXPECTED = {
     "admin": {
         "view_dashboard", "view_sites", "manage_campaigns", "capture_samples", "register_people",
+        "backfill_samples",
         "view_people", "import_people", "view_places", "manage_shipments", "receive_tubes",
         "enter_results", "release_results", "manage_users", "view_outcomes", "help_citizens",
     },
     "province": OFFICIAL,
     "ward": OFFICIAL,
-    "sampler": {"view_sites", "capture_samples", "register_people", "view_people", "manage_shipments"},
-    "dataentry": {"register_people", "view_people", "import_people", "view_places", "help_citizens"},
+    "sampler": {"view_sites", "capture_samples", "backfill_samples", "register_people", "view_people", "manage_shipments"},
+    "dataentry": {"register_people", "backfill_samples", "view_people", "import_people", "view_places", "help_citizens"},
     "courier": {"view_sites", "manage_shipments"},
     "labtech": {"receive_tubes", "enter_results"},
     "labsupervisor": {"receive_tubes", "enter_results", "release_results"},
