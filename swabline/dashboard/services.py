@@ -91,7 +91,7 @@ def _as_hour(value: Any) -> dt.datetime:
 
 def recount(campaign: Campaign) -> Counts:
     """The counters computed directly from the base tables (three grouped queries)."""
-    params = {"c": campaign.pk, "p": campaign.province_code}
+    params: dict[str, int | str] = {"c": campaign.pk, "p": campaign.province_code}
     with connection.cursor() as cursor:
         cursor.execute(_site_sql(), params)
         sites = {(s, m): int(n) for s, m, n in cursor.fetchall() if n}
@@ -116,12 +116,11 @@ def stored(campaign: Campaign) -> Counts:
         .exclude(n=0)
         .values_list("site_id", "metric", "hour", "n")
     }
-    wards = {
-        w: n
-        for w, n in WardCount.objects.filter(ward__province_code=campaign.province_code)
+    wards = dict(
+        WardCount.objects.filter(ward__province_code=campaign.province_code)
         .exclude(registered=0)
         .values_list("ward_id", "registered")
-    }
+    )
     return Counts(sites, hours, wards)
 
 
@@ -146,7 +145,7 @@ def rebuild_rollups(campaign: Campaign, *, by: Any | None = None) -> None:
     duration, so an event committing meanwhile is counted exactly once (its trigger
     waits and adds to the recount, which did not see it).
     """
-    params = {"c": campaign.pk, "p": campaign.province_code}
+    params: dict[str, int | str] = {"c": campaign.pk, "p": campaign.province_code}
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -160,16 +159,10 @@ def rebuild_rollups(campaign: Campaign, *, by: Any | None = None) -> None:
             " (SELECT id FROM places_place WHERE province_code = %(p)s)",
             params,
         )
-        cursor.execute(
-            "INSERT INTO dashboard_sitecount (campaign_id, site_id, metric, n)"
-            f" SELECT %(c)s, x.* FROM ({_site_sql()}) x",
-            params,
-        )
-        cursor.execute(
-            "INSERT INTO dashboard_hourcount (campaign_id, site_id, metric, hour, n)"
-            f" SELECT %(c)s, x.* FROM ({_hour_sql()}) x",
-            params,
-        )
+        into_sites = "INSERT INTO dashboard_sitecount (campaign_id, site_id, metric, n)"
+        cursor.execute(f"{into_sites} SELECT %(c)s, x.* FROM ({_site_sql()}) x", params)  # noqa: S608 — constants only
+        into_hours = "INSERT INTO dashboard_hourcount (campaign_id, site_id, metric, hour, n)"
+        cursor.execute(f"{into_hours} SELECT %(c)s, x.* FROM ({_hour_sql()}) x", params)  # noqa: S608
         cursor.execute(f"INSERT INTO dashboard_wardcount (ward_id, registered) {WARD_SQL}", params)
         audit.record(
             by=by,

@@ -73,7 +73,7 @@ def run_day(world: Any) -> Day:
     release(world, result(world, r1, "positive"))
     tube_with(world, [recalled[1]], kind=TubeKind.INDIVIDUAL, sample_kind=SampleKind.RECALL)
     # An invalid pool's member swabbed again.
-    again = [s.person for s in inv.samples.order_by("position")][0]
+    again = inv.samples.order_by("position")[0].person
     tube_with(world, [again], sample_kind=SampleKind.RECOLLECT, close=False)
     # A correction: the negative pool was positive after all.
     r_neg.refresh_from_db()
