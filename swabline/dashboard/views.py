@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -24,7 +25,6 @@ from swabline.dashboard import queries, services
 from swabline.dashboard.forms import ThresholdsForm
 
 PAGE_SIZE = 50
-REFRESH_SECONDS = 30
 
 
 def _require(request: HttpRequest) -> None:
@@ -118,7 +118,7 @@ def _context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
         "chart_labels": json.dumps(chart["labels"]),
         "chart_sampled": json.dumps(chart["sampled"]),
         "chart_released": json.dumps(chart["released"]),
-        "refresh": REFRESH_SECONDS,
+        "refresh": getattr(settings, "DASHBOARD_REFRESH_SECONDS", 30),
         "can_edit_thresholds": has_permission(request.user, Permission.MANAGE_CAMPAIGNS, campaign),
         "updated_at": timezone.now(),
     }
