@@ -210,7 +210,7 @@ class Alarm:
 def alarm_rows(
     campaign: Campaign,
     kind: str,
-    site_ids: list[int],
+    site_ids: list[int] | QuerySet[Any],
     now: dt.datetime | None = None,
     limits: AlarmThresholds | None = None,
 ) -> QuerySet[Any]:
@@ -259,33 +259,71 @@ def alarm_rows(
     return tubes.filter(Exists(since))
 
 
-def _candidate_sites(kind: str, per_site: dict[int, Figures]) -> list[int]:
-    """Sites whose counters say something can be waiting at that step."""
-    if kind == "recall":
-        return [s for s, f in per_site.items() if f.recall_pending]
-    status = ALARM_KINDS[kind][1]
-    return [s for s, f in per_site.items() if f.tubes(status)]
+BACKLOG_METRICS = {
+    **{kind: metrics.TUBE[status] for kind, (_label, status) in ALARM_KINDS.items() if status},
+    "recall": metrics.OUTCOME[OutcomeState.RECALL],
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the figures are read: a campaign, and a place subtree or one site.
+    `whole` (the campaign's whole province) needs no join to filter the rollups."""
+
+    campaign: Campaign
+    place: Place
+    site: Site | None
+
+    @property
+    def whole(self) -> bool:
+        return self.site is None and self.place.path == self.campaign.province.path
+
+    def q(self, prefix: str = "") -> Q:
+        """Narrows a rollup (or any row with a site) to the scope."""
+        if self.site is not None:
+            return Q(**{f"{prefix}site": self.site})
+        if self.whole:
+            return Q()
+        return Q(**{f"{prefix}site__ward__path__startswith": self.place.path})
+
+    def sites(self) -> QuerySet[Site]:
+        sites = Site.objects.filter(campaign=self.campaign)
+        if self.site is not None:
+            return sites.filter(pk=self.site.pk)
+        return sites if self.whole else sites.filter(ward__path__startswith=self.place.path)
 
 
 def alarms(
-    campaign: Campaign, per_site: dict[int, Figures], now: dt.datetime | None = None
-) -> tuple[list[Alarm], dict[int, int]]:
-    """Each alarm's count over `per_site`, and the alarms per site (one grouped
-    query per alarm that has candidate sites)."""
+    scope: Scope, now: dt.datetime | None = None
+) -> tuple[list[Alarm], dict[tuple[int, str], int]]:
+    """Each alarm's count in `scope`, and the alarms per (site, ward path). The
+    rollups name the sites that have anything at each step (one query); then one
+    grouped query per alarm that has such sites (none when nothing waits)."""
+    campaign = scope.campaign
     limits = thresholds(campaign)
+    candidates: dict[str, list[int]] = defaultdict(list)
+    by_metric = {m: k for k, m in BACKLOG_METRICS.items()}
+    waiting = SiteCount.objects.filter(
+        scope.q(), campaign=campaign, metric__in=list(by_metric), n__gt=0
+    ).values_list("site_id", "metric")
+    for site_id, metric in waiting:
+        candidates[by_metric[metric]].append(site_id)
     found: list[Alarm] = []
-    by_site: dict[int, int] = defaultdict(int)
+    by_site: dict[tuple[int, str], int] = defaultdict(int)
     kinds = list(ALARM_KINDS)
     if names_missing_supported():
         kinds.insert(0, NAMES_MISSING)
     for kind in kinds:
-        sites = list(per_site) if kind == NAMES_MISSING else _candidate_sites(kind, per_site)
+        sites: QuerySet[Site] | list[int] = (
+            scope.sites().values("pk") if kind == NAMES_MISSING else candidates[kind]  # type: ignore[assignment]
+        )
         total = 0
-        if sites:
+        if kind == NAMES_MISSING or sites:
             rows = alarm_rows(campaign, kind, sites, now, limits)
-            site_field = "tube__site_id" if kind == "recall" else "site_id"
-            for site_id, n in rows.values_list(site_field).annotate(n=Count("id")).order_by():
-                by_site[site_id] += n
+            site = "tube__site" if kind == "recall" else "site"
+            grouped = rows.values_list(f"{site}_id", f"{site}__ward__path").annotate(n=Count("id"))
+            for site_id, path, n in grouped.order_by():
+                by_site[(site_id, path)] += n
                 total += n
         label = _("Names missing") if kind == NAMES_MISSING else ALARM_KINDS[kind][0]
         minutes = None if kind == NAMES_MISSING else getattr(limits, f"{kind}_minutes")
@@ -319,79 +357,30 @@ def _child_path(place: Place, ward_path: str) -> str:
 def progress(user: Any, campaign: Campaign, place: Place, site: Site | None = None) -> Progress:
     """The figures of `place` (or of one `site` in it) in `campaign`, with one row
     per child place (per site for a ward), the alarms and the hourly series.
-    The caller has checked that `user` may see `place` (`resolve_place`)."""
-    sites_qs = Site.objects.filter(campaign=campaign, ward__path__startswith=place.path)
-    if site is not None:
-        sites_qs = sites_qs.filter(pk=site.pk)
-    sites = {s.pk: s for s in sites_qs.select_related("ward")}
-    per_site: dict[int, Figures] = {pk: Figures() for pk in sites}
-    counts = SiteCount.objects.filter(campaign=campaign, site__in=sites_qs).values_list(
-        "site_id", "metric", "n"
-    )
-    for site_id, metric, n in counts:
-        if site_id in per_site:
-            per_site[site_id].counts[metric] = n
-    found, alarm_by_site = alarms(campaign, per_site)
-    for site_id, n in alarm_by_site.items():
-        per_site[site_id].alarms = n
+    The caller has checked that `user` may see `place` (`resolve_place`).
 
-    ward_level = place.level == Level.WARD or site is not None
-    rows: dict[str, Row] = {}
-    if site is None and not ward_level:
-        children = {p.path: p for p in Place.objects.filter(parent=place)}
-        targets = dict(
-            CampaignWard.objects.filter(
-                campaign=campaign, ward__path__startswith=place.path
-            ).values_list("ward__path", "target_population")
-        )
-        registered = dict(
-            WardCount.objects.filter(ward__path__in=list(targets)).values_list(
-                "ward__path", "registered"
-            )
-        )
-        for ward_path in set(targets) | {s.ward.path for s in sites.values()}:
-            child = children.get(_child_path(place, ward_path))
-            if child is None:
-                continue
-            row = rows.setdefault(
-                child.path, Row(child.name, child.code, False, Figures(target=0, registered=0))
-            )
-            row.figures.target = (row.figures.target or 0) + targets.get(ward_path, 0)
-            row.figures.registered = (row.figures.registered or 0) + registered.get(ward_path, 0)
-        for s in sites.values():
-            key = _child_path(place, s.ward.path)
-            if key in rows:
-                rows[key].figures.add(per_site[s.pk])
-        totals = Figures(target=0, registered=0)
-        for row in rows.values():
-            totals.add(row.figures)
-            totals.target = (totals.target or 0) + (row.figures.target or 0)
-            totals.registered = (totals.registered or 0) + (row.figures.registered or 0)
+    Above a ward the counters are summed per ward in the database (a province of
+    1,000 sites returns ~100 × 15 numbers, not 15,000)."""
+    scope = Scope(campaign, place, site)
+    found, alarm_by_site = alarms(scope)
+    if site is not None or place.level == Level.WARD:
+        rows, totals = _site_rows(scope, alarm_by_site)
     else:
-        for s in sites.values():
-            rows[str(s.public_id)] = Row(s.name, str(s.public_id), True, per_site[s.pk])
-        totals = Figures()
-        for f in per_site.values():
-            totals.add(f)
-        if site is None:
-            ward = CampaignWard.objects.filter(campaign=campaign, ward=place).first()
-            totals.target = ward.target_population if ward else 0
-            counted = WardCount.objects.filter(ward=place).first()
-            totals.registered = counted.registered if counted else 0
-
-    hours, sampled, released = _series(campaign, sites_qs)
-    trail = list(
-        Place.objects.filter(
+        rows, totals = _place_rows(scope, alarm_by_site)
+    hours, sampled, released = _series(scope)
+    trail = [
+        p
+        for p in Place.objects.filter(
             path__in=_ancestors(place.path), path__startswith=campaign.province.path
         ).order_by("path")
-    )
-    trail = [p for p in trail if has_permission(user, PERM, p)]
+        if has_permission(user, PERM, p)
+    ]
     return Progress(
         campaign=campaign,
         place=place,
         site=site,
         totals=totals,
-        rows=sorted(rows.values(), key=lambda r: r.label),
+        rows=sorted(rows, key=lambda r: r.label),
         alarms=found,
         hours=hours,
         sampled_per_hour=sampled,
@@ -400,18 +389,96 @@ def progress(user: Any, campaign: Campaign, place: Place, site: Site | None = No
     )
 
 
+def _site_rows(
+    scope: Scope, alarm_by_site: dict[tuple[int, str], int]
+) -> tuple[list[Row], Figures]:
+    sites = {s.pk: s for s in scope.sites()}
+    per_site = {pk: Figures() for pk in sites}
+    counts = SiteCount.objects.filter(scope.q(), campaign=scope.campaign).values_list(
+        "site_id", "metric", "n"
+    )
+    for site_id, metric, n in counts:
+        if site_id in per_site:
+            per_site[site_id].counts[metric] = n
+    for (site_id, _path), n in alarm_by_site.items():
+        if site_id in per_site:
+            per_site[site_id].alarms += n
+    totals = Figures()
+    for f in per_site.values():
+        totals.add(f)
+    if scope.site is None:
+        ward = CampaignWard.objects.filter(campaign=scope.campaign, ward=scope.place).first()
+        totals.target = ward.target_population if ward else 0
+        counted = WardCount.objects.filter(ward=scope.place).first()
+        totals.registered = counted.registered if counted else 0
+    rows = [Row(s.name, str(s.public_id), True, per_site[s.pk]) for s in sites.values()]
+    return rows, totals
+
+
+def _place_rows(
+    scope: Scope, alarm_by_site: dict[tuple[int, str], int]
+) -> tuple[list[Row], Figures]:
+    campaign, place = scope.campaign, scope.place
+    children = {p.path: p for p in Place.objects.filter(parent=place)}
+    rows: dict[str, Row] = {}
+
+    def row(ward_path: str) -> Row | None:
+        child = children.get(_child_path(place, ward_path))
+        if child is None:
+            return None
+        return rows.setdefault(
+            child.path, Row(child.name, child.code, False, Figures(target=0, registered=0))
+        )
+
+    targets = dict(
+        CampaignWard.objects.filter(
+            campaign=campaign, ward__path__startswith=place.path
+        ).values_list("ward__path", "target_population")
+    )
+    registered = dict(
+        WardCount.objects.filter(ward__path__in=list(targets)).values_list(
+            "ward__path", "registered"
+        )
+    )
+    for ward_path, target in targets.items():
+        found = row(ward_path)
+        if found is not None:
+            found.figures.target = (found.figures.target or 0) + target
+            found.figures.registered = (found.figures.registered or 0) + registered.get(
+                ward_path, 0
+            )
+    summed = (
+        SiteCount.objects.filter(scope.q(), campaign=campaign)
+        .values_list("site__ward__path", "metric")
+        .annotate(total=Sum("n"))
+        .order_by()
+    )
+    for ward_path, metric, total in summed:
+        found = row(ward_path)
+        if found is not None:
+            found.figures.counts[metric] = found.figures.counts.get(metric, 0) + total
+    for (_site_id, ward_path), n in alarm_by_site.items():
+        found = row(ward_path)
+        if found is not None:
+            found.figures.alarms += n
+    totals = Figures(target=0, registered=0)
+    for r in rows.values():
+        totals.add(r.figures)
+        totals.target = (totals.target or 0) + (r.figures.target or 0)
+        totals.registered = (totals.registered or 0) + (r.figures.registered or 0)
+    return list(rows.values()), totals
+
+
 def _ancestors(path: str) -> list[str]:
     parts = [p for p in path.split("/") if p]
     return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 
 
-def _series(
-    campaign: Campaign, sites_qs: QuerySet[Site]
-) -> tuple[list[dt.datetime], list[int], list[int]]:
+def _series(scope: Scope) -> tuple[list[dt.datetime], list[int], list[int]]:
     """People sampled and results released per hour (UTC hours, every hour between
     the first and the last one with a count, at most the last 72)."""
     rows = (
-        HourCount.objects.filter(campaign=campaign, site__in=sites_qs)
+        HourCount.objects.filter(scope.q(), campaign=scope.campaign)
         .values_list("hour", "metric")
         .annotate(total=Sum("n"))
         .order_by()

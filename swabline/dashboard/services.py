@@ -164,6 +164,9 @@ def rebuild_rollups(campaign: Campaign, *, by: Any | None = None) -> None:
         into_hours = "INSERT INTO dashboard_hourcount (campaign_id, site_id, metric, hour, n)"
         cursor.execute(f"{into_hours} SELECT %(c)s, x.* FROM ({_hour_sql()}) x", params)  # noqa: S608
         cursor.execute(f"INSERT INTO dashboard_wardcount (ward_id, registered) {WARD_SQL}", params)
+        if connection.vendor == "postgresql":
+            # Many rows replaced at once: give the planner fresh numbers for the reads.
+            cursor.execute("ANALYZE dashboard_sitecount, dashboard_hourcount, dashboard_wardcount")
         audit.record(
             by=by,
             action="dashboard.rollups_rebuilt",
