@@ -68,3 +68,22 @@ def test_raw_sql_is_counted_too(world):
         SiteCount.objects.get(campaign=world.campaign, site=world.site_a, metric="tube_shipped").n
         == 1
     )
+
+
+def test_the_command_checks_and_rebuilds(world):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    run_day(world)
+    out = StringIO()
+    call_command("dashboard_rollups", stdout=out)
+    assert f"{world.campaign.public_id} ok" in out.getvalue()
+    SiteCount.objects.filter(campaign=world.campaign, metric="samples").update(n=1)
+    with pytest.raises(CommandError):
+        call_command("dashboard_rollups", "--campaign", str(world.campaign.public_id), stdout=out)
+    call_command("dashboard_rollups", "--rebuild", stdout=out)
+    assert services.differences(world.campaign) == []
+    from swabline.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="dashboard.rollups_rebuilt").count() == 1
