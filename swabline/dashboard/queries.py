@@ -46,10 +46,14 @@ def campaigns(user: Any) -> QuerySet[Campaign]:
     q = Q(pk__in=[])
     for g in grants_for(user, PERM):
         if g.place_path is None:
-            return Campaign.objects.select_related("province").order_by("-starts_on", "name")
+            return _with_related(Campaign.objects.all())
         head = "/".join(g.place_path.split("/")[:2]) + "/"  # the grant's province
         q |= Q(province__path=head)
-    return Campaign.objects.filter(q).select_related("province").order_by("-starts_on", "name")
+    return _with_related(Campaign.objects.filter(q))
+
+
+def _with_related(qs: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    return qs.select_related("province", "alarm_thresholds").order_by("-starts_on", "name")
 
 
 def default_place(user: Any, campaign: Campaign) -> Place:

@@ -187,8 +187,11 @@ THRESHOLD_FIELDS = (
 
 def thresholds(campaign: Campaign) -> AlarmThresholds:
     """The campaign's thresholds, or the defaults (unsaved) when none were set."""
-    found = AlarmThresholds.objects.filter(campaign=campaign).first()
-    return found or AlarmThresholds(campaign=campaign)
+    try:
+        # Read with the campaign when it was fetched `select_related("alarm_thresholds")`.
+        return campaign.alarm_thresholds
+    except AlarmThresholds.DoesNotExist:
+        return AlarmThresholds(campaign=campaign)
 
 
 def set_thresholds(*, by: Any, campaign: Campaign, minutes: dict[str, int]) -> AlarmThresholds:

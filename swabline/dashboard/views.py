@@ -23,6 +23,7 @@ from swabline.accounts.permissions import has_permission
 from swabline.campaigns.models import Campaign
 from swabline.dashboard import queries, services
 from swabline.dashboard.forms import ThresholdsForm
+from swabline.dashboard.templatetags.dashboard import num
 
 PAGE_SIZE = 50
 
@@ -49,6 +50,22 @@ def _reverse_or_none(
     except NoReverseMatch:
         return None
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def _cells(f: queries.Figures) -> list[str]:
+    """A drill-down row's numbers, formatted once here (a province has 100 rows)."""
+    coverage = f.coverage
+    return [
+        num(f.target),
+        num(f.people_sampled),
+        "" if coverage is None else f"{coverage} %",
+        num(f.tubes_sampled),
+        num(f.tubes("released")),
+        num(f.positive_pools),
+        num(f.positive_people),
+        num(f.recall_pending),
+        num(f.recollect_pending),
+    ]
 
 
 @login_required
@@ -112,6 +129,7 @@ def _context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
     return {
         "campaign": campaign,
         "p": data,
+        "table": [(row, _cells(row.figures)) for row in data.rows],
         "where": urlencode(where),
         "links": links,
         "alarm_links": alarm_links,
