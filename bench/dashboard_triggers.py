@@ -84,11 +84,25 @@ def release(lab_obj: Any, boss: Any) -> float:
     return time.perf_counter() - started
 
 
+def trigger_seconds() -> dict[str, float]:
+    """Time spent inside each counting trigger function so far (track_functions),
+    the direct measure of their cost, whatever else loads the machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(
+            "SELECT funcname, total_time FROM pg_stat_user_functions"
+            " WHERE funcname LIKE 'dashboard_count_%%'"
+        )
+        return {name: ms / 1000 for name, ms in cursor.fetchall()}
+
+
 def scans(url: str, w: dict[str, Any], count: int, pool: int) -> dict[str, list[float]]:
     """`count` one-call scans into fresh open tubes, blocks alternating on/off."""
     import psycopg
 
-    timings: dict[str, list[float]] = {"on": [], "off": []}
+    timings: dict[str, list[float]] = {"on": [], "off": [], "on_inside": [], "off_inside": []}
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT coalesce(max(id), 0) FROM people_person")
         base = cur.fetchone()[0]  # type: ignore[index]
@@ -122,11 +136,22 @@ def scans(url: str, w: dict[str, Any], count: int, pool: int) -> dict[str, list[
                 tubes,
             ],
         )
+        cur.execute("SET track_functions = 'pl'")
+
+        def inside() -> float:
+            cur.execute("SELECT pg_stat_force_next_flush()")
+            cur.execute(
+                "SELECT coalesce(sum(total_time), 0) FROM pg_stat_user_functions"
+                " WHERE funcname LIKE 'dashboard_count_%%'"
+            )
+            return float(cur.fetchone()[0]) / 1000  # type: ignore[index]
+
         blocks = 8
         per_block = count // blocks
         for b in range(blocks):
             mode = "on" if b % 2 == 0 else "off"
             set_triggers(cur, mode == "on")
+            before = inside()
             for k in range(per_block):
                 i = b * per_block + k
                 tube = tube_base + 1 + i // pool
@@ -141,6 +166,7 @@ def scans(url: str, w: dict[str, Any], count: int, pool: int) -> dict[str, list[
                 if cur.fetchone()[0] is None:  # type: ignore[index]
                     raise SystemExit(f"scan {i} was not applied")
                 timings[mode].append(took)
+            timings[f"{mode}_inside"].append(inside() - before)
         set_triggers(cur, True)
     return timings
 
@@ -169,14 +195,25 @@ def main() -> None:
     print(f"rebuild_rollups over {args.tubes * args.pool:,} samples: {rebuild:.1f} s", flush=True)
 
     labs = split_labs(w)
+    with connection.cursor() as cursor:
+        cursor.execute("SET track_functions = 'pl'")
     releases: dict[str, list[float]] = {"on": [], "off": []}
+    inside: list[float] = []
     for i, (lab_obj, boss) in enumerate(labs):
         mode = "on" if i % 2 == 0 else "off"
         with connection.cursor() as cursor:
             set_triggers(cursor, mode == "on")
+        before = sum(trigger_seconds().values())
         seconds = release(lab_obj, boss)
+        spent = sum(trigger_seconds().values()) - before
         releases[mode].append(seconds)
-        print(f"release of {args.tubes // 4:,} tubes, triggers {mode}: {seconds:.2f} s", flush=True)
+        if mode == "on":
+            inside.append(spent)
+        print(
+            f"release of {args.tubes // 4:,} tubes, triggers {mode}: {seconds:.2f} s"
+            f" (of which in the counting triggers {spent:.2f} s)",
+            flush=True,
+        )
     with connection.cursor() as cursor:
         set_triggers(cursor, True)
 
@@ -189,7 +226,11 @@ def main() -> None:
             "n": len(ts),
         }
         for mode, ts in timed.items()
+        if mode in ("on", "off")
     }
+    per_scan["on"]["inside_triggers_ms"] = round(
+        1000 * sum(timed["on_inside"]) / len(timed["on"]), 3
+    )
     rebuild_rollups(campaign)
     wrong = differences(campaign)
     on, off = sum(releases["on"]), sum(releases["off"])
@@ -200,6 +241,8 @@ def main() -> None:
         "release_seconds_on": [round(s, 2) for s in releases["on"]],
         "release_seconds_off": [round(s, 2) for s in releases["off"]],
         "release_overhead_percent": round(100 * (on - off) / off, 1),
+        "release_seconds_inside_triggers": [round(s, 3) for s in inside],
+        "release_trigger_share_percent": round(100 * sum(inside) / on, 1),
         "scan": per_scan,
         "scan_overhead_ms": round(per_scan["on"]["mean_ms"] - per_scan["off"]["mean_ms"], 3),
         "counters_equal_recount": not wrong,
