@@ -12,6 +12,7 @@ PEOPLE_SAMPLED = "people_sampled"
 POSITIVE_POOLS = "positive_pools"
 OUTCOME = {state.value: f"outcome_{state.value}" for state in STORED_STATES}
 RELEASED = "released"  # hourly only: tube results released in that hour
+RECALL = "recall"  # hourly only: current recall outcomes decided in that hour
 
 SITE_METRICS = (*TUBE.values(), SAMPLES, PEOPLE_SAMPLED, POSITIVE_POOLS, *OUTCOME.values())
-HOUR_METRICS = (SAMPLES, RELEASED)
+HOUR_METRICS = (SAMPLES, RELEASED, RECALL)

@@ -264,8 +264,7 @@ def alarm_rows(
 
 
 BACKLOG_METRICS = {
-    **{kind: metrics.TUBE[status] for kind, (_label, status) in ALARM_KINDS.items() if status},
-    "recall": metrics.OUTCOME[OutcomeState.RECALL],
+    kind: metrics.TUBE[status] for kind, (_label, status) in ALARM_KINDS.items() if status
 }
 
 
@@ -301,7 +300,7 @@ def alarms(
     scope: Scope, now: dt.datetime | None = None
 ) -> tuple[list[Alarm], dict[tuple[int, str], int]]:
     """Each alarm's count in `scope`, and the alarms per (site, ward path). The
-    rollups name the sites that have anything at each step (one query); then one
+    rollups name the sites that have anything at each step (two queries); then one
     grouped query per alarm that has such sites (none when nothing waits)."""
     campaign = scope.campaign
     limits = thresholds(campaign)
@@ -312,6 +311,17 @@ def alarms(
     ).values_list("site_id", "metric")
     for site_id, metric in waiting:
         candidates[by_metric[metric]].append(site_id)
+    # Recalls: the hourly counter of current recalls by decision time names the sites
+    # holding one older than the threshold (a province can hold 200,000 fresh ones).
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(minutes=limits.recall_minutes)
+    candidates["recall"] = list(
+        HourCount.objects.filter(
+            scope.q(), campaign=campaign, metric=metrics.RECALL, hour__lte=cutoff, n__gt=0
+        )
+        .values_list("site_id", flat=True)
+        .distinct()
+    )
     found: list[Alarm] = []
     by_site: dict[tuple[int, str], int] = defaultdict(int)
     kinds = list(ALARM_KINDS)

@@ -53,6 +53,7 @@ def _site_sql() -> str:
 def _hour_sql() -> str:
     sample_hour = _hour("s.collected_at")
     release_hour = _hour("r.released_at")
+    recall_hour = _hour("o.decided_at")
     return f"""
       SELECT t.site_id, 'samples', {sample_hour}, count(*) FROM sampling_sample s
         JOIN sampling_tube t ON t.id = s.tube_id
@@ -62,6 +63,11 @@ def _hour_sql() -> str:
         JOIN sampling_tube t ON t.id = r.tube_id
        WHERE t.campaign_id = %(c)s AND r.released_at IS NOT NULL
        GROUP BY t.site_id, {release_hour}
+      UNION ALL
+      SELECT t.site_id, 'recall', {recall_hour}, count(*) FROM results_outcome o
+        JOIN sampling_tube t ON t.id = o.tube_id
+       WHERE o.campaign_id = %(c)s AND o.current AND o.state = 'recall'
+       GROUP BY t.site_id, {recall_hour}
     """  # noqa: S608 — only constants are interpolated
 
 

@@ -13,6 +13,7 @@ the change to `dashboard_sitecount` (per campaign, site and metric),
 | labs_tuberesult | `positive_pools` | current, released, positive, on a pool tube |
 | labs_tuberesult | hourly `released` by `released_at` | released at some time (history kept) |
 | results_outcome | `outcome_<state>` | current |
+| results_outcome | hourly `recall` by `decided_at` | current and recall (which hours hold recalls old enough for the alarm) |
 | people_person | `registered` per ward | not merged away |
 
 A row counts under its tube's site (samples, results and outcomes join their tube).
@@ -87,8 +88,13 @@ TABLES: dict[str, dict[str, Any]] = {
         "join": "JOIN sampling_tube t ON t.id = r.tube_id",
         "contributions": [
             (SITE, ["r.campaign_id", "{site}", "'outcome_' || r.state"], "r.current"),
+            (
+                HOUR,
+                ["r.campaign_id", "{site}", "'recall'", "{hour:r.decided_at}"],
+                "r.current AND r.state = 'recall'",
+            ),
         ],
-        "changed": ["current", "state", "tube_id", "campaign_id"],
+        "changed": ["current", "state", "tube_id", "campaign_id", "decided_at"],
     },
     "people_person": {
         "site": "",
