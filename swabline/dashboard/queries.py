@@ -15,6 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
@@ -373,15 +375,20 @@ def progress(user: Any, campaign: Campaign, place: Place, site: Site | None = No
     per child place (per site for a ward), the alarms and the hourly series.
     The caller has checked that `user` may see `place` (`resolve_place`).
 
+    With `DASHBOARD_CACHE_SECONDS` the figures (not the user's trail) are shared for
+    that long by everyone who may see the place; by default they are computed on
+    every request.
+
     Above a ward the counters are summed per ward in the database (a province of
     1,000 sites returns ~100 × 15 numbers, not 15,000)."""
-    scope = Scope(campaign, place, site)
-    found, alarm_by_site = alarms(scope)
-    if site is not None or place.level == Level.WARD:
-        rows, totals = _site_rows(scope, alarm_by_site)
-    else:
-        rows, totals = _place_rows(scope, alarm_by_site)
-    hours, sampled, released = _series(scope)
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    key = f"dashboard:progress:{campaign.pk}:{place.pk}:{site.pk if site else 0}"
+    computed = cache.get(key) if seconds else None
+    if computed is None:
+        computed = _compute(Scope(campaign, place, site))
+        if seconds:
+            cache.set(key, computed, seconds)
+    totals, rows, found, (hours, sampled, released) = computed
     trail = [
         p
         for p in Place.objects.filter(
@@ -401,6 +408,16 @@ def progress(user: Any, campaign: Campaign, place: Place, site: Site | None = No
         released_per_hour=released,
         trail=trail,
     )
+
+
+def _compute(scope: Scope) -> tuple[Any, ...]:
+    """Everything of `progress` that does not depend on who asks."""
+    found, alarm_by_site = alarms(scope)
+    if scope.site is not None or scope.place.level == Level.WARD:
+        rows, totals = _site_rows(scope, alarm_by_site)
+    else:
+        rows, totals = _place_rows(scope, alarm_by_site)
+    return totals, rows, found, _series(scope)
 
 
 def _site_rows(

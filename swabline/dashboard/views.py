@@ -136,7 +136,7 @@ def _context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
         "chart_labels": json.dumps(chart["labels"]),
         "chart_sampled": json.dumps(chart["sampled"]),
         "chart_released": json.dumps(chart["released"]),
-        "refresh": getattr(settings, "DASHBOARD_REFRESH_SECONDS", 30),
+        "refresh": settings.DASHBOARD_REFRESH_SECONDS,
         "can_edit_thresholds": has_permission(request.user, Permission.MANAGE_CAMPAIGNS, campaign),
         "updated_at": timezone.now(),
     }

@@ -275,3 +275,27 @@ def test_names_missing_tubes_are_the_first_alarm(world):
     assert first is not None and first.groups() == ("names_missing", "1")
     link = reverse("backfill:names-missing")
     assert f"{link}?campaign={world.campaign.pk}&amp;place={world.province.code}" in html
+
+
+def test_figures_may_be_cached_for_a_few_seconds_but_scope_still_holds(world, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    run_day(world)
+    client = world.client_for("province")
+    before = figures(client.get(page_url(world), **EN).content.decode())
+    tube_with(world, 2, site=world.site_b, close=False)
+    cached = figures(client.get(page_url(world), **EN).content.decode())
+    assert cached == before  # served from the cache
+    # Another official of the same place shares it; another place is never served it.
+    assert world.client_for("admin").get(page_url(world), **EN).status_code == 200
+    ward = world.client_for("ward_a")
+    assert figures(ward.get(page_url(world), **EN).content.decode()) == recount(
+        world, [world.ward_a]
+    )
+    assert ward.get(page_url(world, place=world.province.code)).status_code == 404
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    fresh = figures(client.get(page_url(world), **EN).content.decode())
+    assert fresh["tubes_open"] == before["tubes_open"] + 1
+    cache.clear()
