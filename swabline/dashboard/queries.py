@@ -41,6 +41,8 @@ from swabline.sampling.models import Sample, Tube
 from swabline.shipping.models import ShipmentTube
 
 PERM = Permission.VIEW_DASHBOARD
+STATUSES = tuple(TubeStatus.values)
+SAMPLED_STATUSES = tuple(s for s in STATUSES if s != TubeStatus.VOID)
 
 
 def campaigns(user: Any) -> QuerySet[Campaign]:
@@ -120,12 +122,12 @@ class Figures:
 
     @property
     def tubes_by_status(self) -> dict[str, int]:
-        return {s: self.tubes(s) for s in TubeStatus.values}
+        return {s: self.tubes(s) for s in STATUSES}
 
     @property
     def tubes_sampled(self) -> int:
         """Tubes that hold samples: every tube but cancelled ones."""
-        return sum(self.tubes(s) for s in TubeStatus.values if s != TubeStatus.VOID)
+        return sum(self.tubes(s) for s in SAMPLED_STATUSES)
 
     @property
     def positive_pools(self) -> int:

@@ -15,9 +15,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from swabline.accounts.enums import Permission
@@ -25,7 +26,6 @@ from swabline.accounts.permissions import has_permission
 from swabline.campaigns.models import Campaign
 from swabline.dashboard import queries, services
 from swabline.dashboard.forms import ThresholdsForm
-from swabline.dashboard.templatetags.dashboard import num
 
 PAGE_SIZE = 50
 
@@ -56,46 +56,44 @@ def _reverse_or_none(
 
 def _table_rows(data: queries.Progress) -> SafeString:
     """The drill-down rows, built here rather than by the template language (a
-    province shows 100 rows of 11 cells; escaped by `format_html`)."""
+    province shows 100 rows of 11 cells). Names and codes are escaped; the other
+    cells are numbers formatted here."""
+    vi = (get_language() or "").startswith("vi")
+
+    def n(value: int | None) -> str:
+        if value is None:
+            return ""
+        text = f"{value:,}"
+        return text.replace(",", ".") if vi else text
+
     out = []
     for row in data.rows:
         f = row.figures
+        code, label = escape(row.code), escape(row.label)
         if row.is_site:
-            link = format_html(
-                '<a href="?place={}&amp;site={}">{}</a>', data.place.code, row.code, row.label
-            )
+            href = f"?place={escape(data.place.code)}&amp;site={code}"
         else:
-            link = format_html('<a href="?place={}">{}</a>', row.code, row.label)
-        alarms = (
-            format_html('<strong class="warning-text">{}</strong>', num(f.alarms))
-            if f.alarms
-            else "0"
-        )
-        cells = format_html_join("", "<td>{}</td>", ((c,) for c in _cells(f)))
+            href = f"?place={code}"
+        coverage = f.coverage
+        cells = [
+            n(f.target),
+            n(f.people_sampled),
+            "" if coverage is None else f"{coverage} %",
+            n(f.tubes_sampled),
+            n(f.tubes("released")),
+            n(f.positive_pools),
+            n(f.positive_people),
+            n(f.recall_pending),
+            n(f.recollect_pending),
+        ]
+        alarms = f'<strong class="warning-text">{n(f.alarms)}</strong>' if f.alarms else "0"
         out.append(
-            format_html(
-                '<tr data-testid="row" data-code="{}" data-alarms="{}">'
-                "<td>{}</td>{}<td>{}</td></tr>",
-                row.code, f.alarms, link, cells, alarms,
-            )
-        )  # fmt: skip
-    return mark_safe("\n".join(out))  # noqa: S308 — every part went through format_html
-
-
-def _cells(f: queries.Figures) -> list[str]:
-    """A drill-down row's numbers, formatted once here (a province has 100 rows)."""
-    coverage = f.coverage
-    return [
-        num(f.target),
-        num(f.people_sampled),
-        "" if coverage is None else f"{coverage} %",
-        num(f.tubes_sampled),
-        num(f.tubes("released")),
-        num(f.positive_pools),
-        num(f.positive_people),
-        num(f.recall_pending),
-        num(f.recollect_pending),
-    ]
+            f'<tr data-testid="row" data-code="{code}" data-alarms="{f.alarms}">'
+            f'<td><a href="{href}">{label}</a></td>'
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + f"<td>{alarms}</td></tr>"
+        )
+    return mark_safe("\n".join(out))  # noqa: S308 — names and codes escaped above
 
 
 @login_required
