@@ -314,3 +314,10 @@ CERTIFICATE_KEY_DAYS = env_int("CERTIFICATE_KEY_DAYS", 730)
 CERTIFICATE_RAT_DEVICE = env_str("CERTIFICATE_RAT_DEVICE", "1232")
 # Encrypts the signing keys in the database (decision 0007); defaults to SECRET_KEY.
 CERTIFICATE_KEY_SECRET = env_str("CERTIFICATE_KEY_SECRET", "")
+
+# --- Command center -------------------------------------------------------------
+# How often the progress page polls for fresh figures, and how long computed figures
+# of a (campaign, place, site) may be served from the cache to every official who
+# may see that place (0: computed on every request, exact to the last event).
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 30)
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 0)

@@ -23,6 +23,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         P.VIEW_DASHBOARD,
         _("Progress"),
         _("Follow sampling and results in your places."),
+        "dashboard:home",
     ),
     Capability(
         P.VIEW_SITES,
