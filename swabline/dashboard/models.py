@@ -4,7 +4,7 @@ The counters are kept by database triggers (migration 0002) in the same
 transaction as the event that changes them, so every path counts: the station's
 one-call scan, the sync engine, bulk releases, backfill, raw SQL. Nobody writes
 them from Python except `services.rebuild_rollups` (a set-based recount). See
-docs/decisions/00XX-dashboard-rollups-by-trigger.md.
+docs/decisions/0013-dashboard-rollups-by-trigger.md.
 
 The counter tables are tall (one row per metric) so that one trigger statement
 adds any mix of deltas with one upsert; their references carry no database
