@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -195,16 +195,6 @@ ALARM_KINDS: dict[str, tuple[str | Promise, str]] = {
 }
 NAMES_MISSING = "names_missing"
 # Added by the backfill work (issue #9); read by name so this app works before it.
-NAMES_MISSING_FIELD = "names_missing_since"
-
-
-def names_missing_supported() -> bool:
-    """Whether tubes record that a lab received them without names (issue #9)."""
-    try:
-        Tube._meta.get_field(NAMES_MISSING_FIELD)
-    except FieldDoesNotExist:
-        return False
-    return True
 
 
 @dataclass
@@ -243,7 +233,7 @@ def alarm_rows(
             tube__site_id__in=site_ids,
         ).exclude(Exists(newer))
     if kind == NAMES_MISSING:
-        missing = {f"{NAMES_MISSING_FIELD}__isnull": False}
+        missing = {"names_missing_since__isnull": False}
         return Tube.objects.filter(campaign=campaign, site_id__in=site_ids, **missing)
     status = ALARM_KINDS[kind][1]
     minutes = getattr(limits, f"{kind}_minutes")
@@ -328,9 +318,7 @@ def alarms(
     )
     found: list[Alarm] = []
     by_site: dict[tuple[int, str], int] = defaultdict(int)
-    kinds = list(ALARM_KINDS)
-    if names_missing_supported():
-        kinds.insert(0, NAMES_MISSING)
+    kinds = [NAMES_MISSING, *ALARM_KINDS]
     for kind in kinds:
         sites: QuerySet[Site] | list[int] = (
             scope.sites().values("pk") if kind == NAMES_MISSING else candidates[kind]  # type: ignore[assignment]

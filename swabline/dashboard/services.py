@@ -195,7 +195,7 @@ def thresholds(campaign: Campaign) -> AlarmThresholds:
     """The campaign's thresholds, or the defaults (unsaved) when none were set."""
     try:
         # Read with the campaign when it was fetched `select_related("alarm_thresholds")`.
-        return campaign.alarm_thresholds
+        return campaign.alarm_thresholds  # type: ignore[attr-defined]
     except AlarmThresholds.DoesNotExist:
         return AlarmThresholds(campaign=campaign)
 

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.http import urlencode
@@ -42,15 +42,9 @@ def _campaign(request: HttpRequest, public_id: Any) -> Campaign:
     return campaign
 
 
-def _reverse_or_none(
-    name: str, *args: Any, query: dict[str, str] | None = None, **kw: Any
-) -> str | None:
-    """A link to another app's page, or None before that app exists (reports,
-    backfill are built on other branches)."""
-    try:
-        url = reverse(name, args=args or None, kwargs=kw or None)
-    except NoReverseMatch:
-        return None
+def _link(name: str, *args: Any, query: dict[str, str] | None = None, **kw: Any) -> str:
+    """A link to another app's page, with its query string."""
+    url = reverse(name, args=args or None, kwargs=kw or None)
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -115,34 +109,34 @@ def _context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
     where = {"place": place.code} | ({"site": str(site.public_id)} if site else {})
     today = timezone.localdate().isoformat()
     links = {
-        "daily_xlsx": _reverse_or_none(
+        "daily_xlsx": _link(
             "reports:daily",
-            campaign_id=campaign.pk,
+            campaign_id=campaign.public_id,
             fmt="xlsx",
             query={"place": place.code, "date": today},
         ),
-        "daily_pdf": _reverse_or_none(
+        "daily_pdf": _link(
             "reports:daily",
-            campaign_id=campaign.pk,
+            campaign_id=campaign.public_id,
             fmt="pdf",
             query={"place": place.code, "date": today},
         ),
-        "turnaround": _reverse_or_none(
-            "reports:turnaround", campaign_id=campaign.pk, query={"place": place.code}
+        "turnaround": _link(
+            "reports:turnaround", campaign_id=campaign.public_id, query={"place": place.code}
         ),
-        "advisor": _reverse_or_none(
-            "reports:advisor", campaign_id=campaign.pk, query={"place": place.code}
+        "advisor": _link(
+            "reports:advisor", campaign_id=campaign.public_id, query={"place": place.code}
         ),
-        "positives": _reverse_or_none(
-            "reports:positives", campaign_id=campaign.pk, query={"place": place.code}
+        "positives": _link(
+            "reports:positives", campaign_id=campaign.public_id, query={"place": place.code}
         ),
     }
     alarm_links = {}
     for alarm in data.alarms:
         if alarm.kind == queries.NAMES_MISSING:
-            alarm_links[alarm.kind] = _reverse_or_none(
+            alarm_links[alarm.kind] = _link(
                 "backfill:names-missing",
-                query={"campaign": str(campaign.pk), "place": place.code},
+                query={"campaign": str(campaign.public_id), "place": place.code},
             )
         else:
             url = reverse(

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from swabline.accounts.enums import Permission
 from swabline.accounts.permissions import has_permission
-from swabline.campaigns.models import Campaign, CampaignWard
+from swabline.campaigns.models import CampaignWard
 from swabline.reports import advisor, queries, turnaround
 from swabline.reports.queries import ReportScope
 
@@ -74,10 +74,7 @@ class AdvisorOut(Schema):
 def _scope(request: HttpRequest, campaign: uuid.UUID, place: str) -> ReportScope:
     if not has_permission(request.user, Permission.VIEW_DASHBOARD):
         raise HttpError(403, _("You may not do this."))
-    pk = Campaign.objects.filter(public_id=campaign).values_list("pk", flat=True).first()
-    if pk is None:
-        raise Http404
-    return queries.report_scope(request.user, pk, place, Permission.VIEW_DASHBOARD)
+    return queries.report_scope(request.user, campaign, place, Permission.VIEW_DASHBOARD)
 
 
 def _steps(stats: dict[str, turnaround.Stat]) -> dict[str, StatOut]:

@@ -11,6 +11,7 @@ never a query per ward.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -84,11 +85,13 @@ def campaigns_for(user: Any, *perms: Permission) -> QuerySet[Campaign]:
     return campaigns.filter(province_id__in=[int(p) for p in provinces if p.isdigit()])
 
 
-def report_scope(user: Any, campaign_id: int, place_code: str, *perms: Permission) -> ReportScope:
+def report_scope(
+    user: Any, campaign_id: uuid.UUID, place_code: str, *perms: Permission
+) -> ReportScope:
     """The campaign and place a report is asked for, or 404 when the campaign or
     the place is unknown or outside the user's places (so ids cannot be probed).
     Without a code, the user's widest place in the campaign's province."""
-    campaign = campaigns_for(user, *perms).filter(pk=campaign_id).first()
+    campaign = campaigns_for(user, *perms).filter(public_id=campaign_id).first()
     if campaign is None:
         raise Http404
     province = campaign.province

@@ -5,8 +5,8 @@ from swabline.reports import views
 app_name = "reports"
 urlpatterns = [
     path("", views.index, name="index"),
-    path("<int:campaign_id>/daily.<str:fmt>", views.daily, name="daily"),
-    path("<int:campaign_id>/positives.xlsx", views.positives, name="positives"),
-    path("<int:campaign_id>/turnaround/", views.turnaround_page, name="turnaround"),
-    path("<int:campaign_id>/advisor/", views.advisor_page, name="advisor"),
+    path("<uuid:campaign_id>/daily.<str:fmt>", views.daily, name="daily"),
+    path("<uuid:campaign_id>/positives.xlsx", views.positives, name="positives"),
+    path("<uuid:campaign_id>/turnaround/", views.turnaround_page, name="turnaround"),
+    path("<uuid:campaign_id>/advisor/", views.advisor_page, name="advisor"),
 ]

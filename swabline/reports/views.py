@@ -5,6 +5,7 @@ or place outside the user's places, so ids cannot be probed)."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -28,7 +29,9 @@ DASHBOARD = (Permission.VIEW_DASHBOARD,)
 POSITIVES = (Permission.VIEW_OUTCOMES, Permission.EXPORT_DATA)
 
 
-def _scope(request: HttpRequest, campaign_id: int, perms: tuple[Permission, ...]) -> ReportScope:
+def _scope(
+    request: HttpRequest, campaign_id: uuid.UUID, perms: tuple[Permission, ...]
+) -> ReportScope:
     if not all(has_permission(request.user, perm) for perm in perms):
         raise PermissionDenied
     return queries.report_scope(request.user, campaign_id, request.GET.get("place", ""), *perms)
@@ -70,7 +73,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def daily(request: HttpRequest, campaign_id: int, fmt: str) -> HttpResponse:
+def daily(request: HttpRequest, campaign_id: uuid.UUID, fmt: str) -> HttpResponse:
     """The daily report (per ward, with totals) as XLSX or PDF."""
     if fmt not in ("xlsx", "pdf"):
         raise Http404
@@ -92,7 +95,7 @@ def daily(request: HttpRequest, campaign_id: int, fmt: str) -> HttpResponse:
 
 
 @login_required
-def positives(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def positives(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
     """The positive list for contact tracing (XLSX). Personal data: every export is
     audited (who, which campaign and place, how many people, when)."""
     scope = _scope(request, campaign_id, POSITIVES)
@@ -108,7 +111,7 @@ def positives(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @login_required
-def turnaround_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def turnaround_page(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
     """Median and p90 of the sample's journey, per ward and per lab."""
     scope = _scope(request, campaign_id, DASHBOARD)
     result = turnaround.turnaround(scope)
@@ -140,7 +143,7 @@ def turnaround_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def advisor_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def advisor_page(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
     """Per ward: the prevalence seen, the recommended pool size, and what each
     allowed size costs. Officials with campaign rights set the allowed sizes."""
     scope = _scope(request, campaign_id, DASHBOARD)
@@ -157,7 +160,7 @@ def advisor_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
             messages.error(request, " ".join(exc.messages))
         else:
             messages.success(request, _("Allowed pool sizes saved."))
-        url = reverse("reports:advisor", kwargs={"campaign_id": scope.campaign.pk})
+        url = reverse("reports:advisor", kwargs={"campaign_id": scope.campaign.public_id})
         return redirect(f"{url}?place={scope.place.code}")
     targets = dict(
         CampaignWard.objects.filter(

@@ -12,11 +12,11 @@ from django.urls import reverse
 from swabline.audit.models import AuditEvent
 from swabline.campaigns.models import CampaignWard
 from swabline.dashboard.models import AlarmThresholds
-from swabline.dashboard.queries import names_missing_supported
 from swabline.labs.models import TubeResult
 from swabline.people.models import Person
 from swabline.results.models import Outcome
 from swabline.sampling.models import Sample, Tube
+from tests.backfill.helpers import names_missing
 from tests.dashboard.scenario import age, run_day
 from tests.factories import SiteFactory
 from tests.results.helpers import tube_with
@@ -260,21 +260,14 @@ def test_the_api_gives_the_same_numbers_scoped(world):
     assert refused.status_code == 403
 
 
-@pytest.mark.skipif(
-    not names_missing_supported(),
-    reason="sampling.Tube.names_missing_since arrives with issue #9 (another branch)",
-)
 def test_names_missing_tubes_are_the_first_alarm(world):
-    from django.utils import timezone
-
-    day = run_day(world)
-    missing = {"names_missing_since": timezone.now()}  # the field arrives with issue #9
-    Tube.objects.filter(pk=day.tubes["received"].pk).update(**missing)
+    run_day(world)
+    names_missing(world)  # an issued label received at the lab with no names
     html = world.client_for("province").get(page_url(world), **EN).content.decode()
     first = re.search(r'data-alarm="([a-z_]+)" data-count="(\d+)"', html)
     assert first is not None and first.groups() == ("names_missing", "1")
     link = reverse("backfill:names-missing")
-    assert f"{link}?campaign={world.campaign.pk}&amp;place={world.province.code}" in html
+    assert f"{link}?campaign={world.campaign.public_id}&amp;place={world.province.code}" in html
 
 
 def test_figures_may_be_cached_for_a_few_seconds_but_scope_still_holds(world, settings):

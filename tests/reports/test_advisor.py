@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 def scope_of(world, user="province"):
-    return queries.report_scope(world.users[user], world.campaign.pk, "", Permission.VIEW_DASHBOARD)
+    return queries.report_scope(
+        world.users[user], world.campaign.public_id, "", Permission.VIEW_DASHBOARD
+    )
 
 
 def by_code(advice):

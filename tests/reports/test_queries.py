@@ -20,7 +20,7 @@ DASH = Permission.VIEW_DASHBOARD
 
 def test_daily_figures_match_the_hand_count(world, django_assert_max_num_queries):
     day = campaign_day(world)
-    scope = queries.report_scope(world.users["province"], world.campaign.pk, "", DASH)
+    scope = queries.report_scope(world.users["province"], world.campaign.public_id, "", DASH)
     assert scope.place == world.province
     assert scope.wards == sorted([world.ward_a, world.ward_b], key=lambda w: w.name)
     with django_assert_max_num_queries(6):
@@ -71,7 +71,7 @@ def test_day_columns_count_only_that_local_day(world):
     Sample.objects.filter(pk__in=[s.pk for s in moved]).update(
         collected_at=start + dt.timedelta(hours=23, minutes=59)
     )
-    scope = queries.report_scope(world.users["province"], world.campaign.pk, "", DASH)
+    scope = queries.report_scope(world.users["province"], world.campaign.public_id, "", DASH)
     before = {w.code: f for w, f in queries.daily(scope, yesterday).rows}
     today = {w.code: f for w, f in queries.daily(scope, timezone.localdate()).rows}
     assert before[world.ward_a.code].sampled_on_day == 2
@@ -81,14 +81,14 @@ def test_day_columns_count_only_that_local_day(world):
 
 def test_ward_official_sees_only_their_ward(world):
     campaign_day(world)
-    scope = queries.report_scope(world.users["ward_a"], world.campaign.pk, "", DASH)
+    scope = queries.report_scope(world.users["ward_a"], world.campaign.public_id, "", DASH)
     assert scope.place == world.ward_a and scope.wards == [world.ward_a]
     report = queries.daily(scope, timezone.localdate())
     assert [w for w, _f in report.rows] == [world.ward_a]
     assert report.total.sampled_people == 9 and report.total.registered == 9
     for place in (world.ward_b.code, world.province.code):
         with pytest.raises(Http404):
-            queries.report_scope(world.users["ward_a"], world.campaign.pk, place, DASH)
+            queries.report_scope(world.users["ward_a"], world.campaign.public_id, place, DASH)
 
 
 def test_campaigns_of_another_province_are_not_found(world):
@@ -96,19 +96,21 @@ def test_campaigns_of_another_province_are_not_found(world):
     assert list(queries.campaigns_for(world.users["province"], DASH)) == [world.campaign]
     assert set(queries.campaigns_for(world.users["admin"], DASH)) == {world.campaign, elsewhere}
     with pytest.raises(Http404):
-        queries.report_scope(world.users["province"], elsewhere.pk, "", DASH)
+        queries.report_scope(world.users["province"], elsewhere.public_id, "", DASH)
     with pytest.raises(Http404):
-        queries.report_scope(world.users["province"], world.campaign.pk, world.ward_c.code, DASH)
+        queries.report_scope(
+            world.users["province"], world.campaign.public_id, world.ward_c.code, DASH
+        )
     with pytest.raises(Http404):
-        queries.report_scope(world.users["sampler_a"], world.campaign.pk, "", DASH)
+        queries.report_scope(world.users["sampler_a"], world.campaign.public_id, "", DASH)
 
 
 def test_positive_list_is_scoped(world):
     day = campaign_day(world)
     perms = (Permission.VIEW_OUTCOMES, Permission.EXPORT_DATA)
-    everywhere = queries.report_scope(world.users["province"], world.campaign.pk, "", *perms)
+    everywhere = queries.report_scope(world.users["province"], world.campaign.public_id, "", *perms)
     assert [o.person for o in queries.positives(everywhere)] == [day.positive_person]
-    ward_a = queries.report_scope(world.users["ward_a"], world.campaign.pk, "", *perms)
+    ward_a = queries.report_scope(world.users["ward_a"], world.campaign.public_id, "", *perms)
     assert list(queries.positives(ward_a)) == []
     with pytest.raises(Http404):  # data entry may export, but not see outcomes
-        queries.report_scope(world.users["dataentry_a"], world.campaign.pk, "", *perms)
+        queries.report_scope(world.users["dataentry_a"], world.campaign.public_id, "", *perms)

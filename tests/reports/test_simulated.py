@@ -40,7 +40,7 @@ def test_report_equals_a_recount_after_a_simulated_campaign():
     )
     campaign = Campaign.objects.get()
     official = User.objects.get(username=f"sim{campaign.pk}-official")
-    scope = queries.report_scope(official, campaign.pk, "", Permission.VIEW_DASHBOARD)
+    scope = queries.report_scope(official, campaign.public_id, "", Permission.VIEW_DASHBOARD)
     assert scope.place == campaign.province
     day = campaign.starts_on  # the simulated day
     total = queries.daily(scope, day).total

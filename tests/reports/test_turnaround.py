@@ -65,7 +65,7 @@ def test_medians_and_p90_by_hand(world, django_assert_max_num_queries):
     )
 
     scope = queries.report_scope(
-        world.users["province"], world.campaign.pk, "", Permission.VIEW_DASHBOARD
+        world.users["province"], world.campaign.public_id, "", Permission.VIEW_DASHBOARD
     )
     with django_assert_max_num_queries(2):
         result = turnaround.turnaround(scope)
@@ -104,7 +104,7 @@ def test_ward_official_measures_only_their_ward(world):
     ship(world, [a])
     ship(world, [b])
     scope = queries.report_scope(
-        world.users["ward_b"], world.campaign.pk, "", Permission.VIEW_DASHBOARD
+        world.users["ward_b"], world.campaign.public_id, "", Permission.VIEW_DASHBOARD
     )
     result = turnaround.turnaround(scope)
     assert [w for w, _s in result.wards] == [world.ward_b]
@@ -114,7 +114,7 @@ def test_ward_official_measures_only_their_ward(world):
 
 def test_nothing_measured_yet(world):
     scope = queries.report_scope(
-        world.users["province"], world.campaign.pk, "", Permission.VIEW_DASHBOARD
+        world.users["province"], world.campaign.public_id, "", Permission.VIEW_DASHBOARD
     )
     result = turnaround.turnaround(scope)
     assert result.total == {} and result.labs == []
@@ -141,6 +141,6 @@ def test_a_message_that_never_reached_the_handset_does_not_count(world):
     # The gateway's receipt said it failed: still a delivered_at, but not delivered.
     told.filter(outcome=first.outcome).update(status=Status.PERMANENT_FAILURE)
     scope = queries.report_scope(
-        world.users["province"], world.campaign.pk, "", Permission.VIEW_DASHBOARD
+        world.users["province"], world.campaign.public_id, "", Permission.VIEW_DASHBOARD
     )
     assert turnaround.turnaround(scope).total["notified"].count == 1

@@ -22,7 +22,7 @@ EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 def url(name: str, world: Any, **kwargs: Any) -> str:
-    return reverse(f"reports:{name}", kwargs={"campaign_id": world.campaign.pk, **kwargs})
+    return reverse(f"reports:{name}", kwargs={"campaign_id": world.campaign.public_id, **kwargs})
 
 
 def get(world: Any, user: str, path: str, **params: str) -> Any:
@@ -155,7 +155,7 @@ def test_turnaround_page(world, django_assert_max_num_queries):
     html = response.content.decode()
     assert 'data-testid="turnaround-ward"' in html and world.lab_a.name in html
     assert 'data-metric="receipt" data-count="4"' in html  # four tubes received
-    assert reverse("reports:daily", args=[world.campaign.pk, "xlsx"]) in html
+    assert reverse("reports:daily", args=[world.campaign.public_id, "xlsx"]) in html
 
 
 def test_advisor_page_recommends(world):
@@ -218,7 +218,7 @@ def test_wrong_place_is_not_found(world, name, kwargs):
         assert response.status_code == 404, (place, response.status_code)
     # A campaign of another province, even for a province official.
     elsewhere = CampaignFactory.create(province=world.other_province)
-    path = reverse(f"reports:{name}", kwargs={"campaign_id": elsewhere.pk, **kwargs})
+    path = reverse(f"reports:{name}", kwargs={"campaign_id": elsewhere.public_id, **kwargs})
     assert get(world, "province", path).status_code == 404
 
 
