@@ -36,6 +36,9 @@ def pytest_configure(config: Any) -> None:
 
     # Hashing with the production hasher costs ~0.3 s per user; tests make hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests compare the dashboard with a recount right after each change: no cached
+    # figures unless a test asks for them (the default serves them for 10 s).
+    settings.DASHBOARD_CACHE_SECONDS = 0
     os.makedirs(settings.STATIC_ROOT, exist_ok=True)
 
 

@@ -194,7 +194,8 @@ def _generate(campaign: Any) -> None:
             )
         began = time.perf_counter()
         cursor.execute(
-            "VACUUM ANALYZE sampling_tube, sampling_sample, labs_tuberesult, results_outcome"
+            "VACUUM ANALYZE sampling_tube, sampling_sample, labs_tuberesult, results_outcome,"
+            " campaigns_site, campaigns_campaignward, places_place"
         )
         print(f"  [dashboard] vacuum analyze: {time.perf_counter() - began:.1f} s", flush=True)
     began = time.perf_counter()
