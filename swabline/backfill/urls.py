@@ -10,6 +10,7 @@ urlpatterns = [
     path("enter/", views.enter, name="enter"),
     path("names-missing/", views.names_missing, name="names-missing"),
     path("backlog/", views.declare, name="declare"),
+    path("backlog/panel/", views.backlog_panel, name="backlog-panel"),
     path("template.xlsx", views.template, name="template"),
     path("upload/", views.upload, name="upload"),
 ]

@@ -276,6 +276,21 @@ def names_missing(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def backlog_panel(request: HttpRequest) -> HttpResponse:
+    """The paper backlog's totals for the command center (loaded into its page)."""
+    if not any(has_permission(request.user, p) for p in queries.READERS):
+        raise PermissionDenied
+    campaign, place, _ = _campaign_and_place(request)
+    figures = queries.backlog(request.user, campaign, place) if campaign else None
+    return render(
+        request,
+        "backfill/_backlog_panel.html",
+        {"campaign": campaign, "place": place, "total": figures.total if figures else None},
+    )
+
+
+@login_required
 @require_POST
 def declare(request: HttpRequest) -> HttpResponse:
     """A site declares its paper tubes not entered yet."""

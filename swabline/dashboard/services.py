@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -195,7 +195,8 @@ def thresholds(campaign: Campaign) -> AlarmThresholds:
     """The campaign's thresholds, or the defaults (unsaved) when none were set."""
     try:
         # Read with the campaign when it was fetched `select_related("alarm_thresholds")`.
-        return campaign.alarm_thresholds  # type: ignore[attr-defined]
+        found: AlarmThresholds = cast(Any, campaign).alarm_thresholds
+        return found
     except AlarmThresholds.DoesNotExist:
         return AlarmThresholds(campaign=campaign)
 

@@ -320,3 +320,32 @@ def test_home_cards_lead_to_the_backfill_pages(world):
     assert f'href="{reverse("backfill:home")}"' in volunteer
     lab = world.client_for("labtech_a").get("/", **EN).content.decode()
     assert reverse("backfill:home") not in lab
+
+
+def test_the_command_center_panel_shows_the_paper_backlog_in_scope(
+    world, django_assert_max_num_queries
+):
+    [t] = names_missing(world)
+    url = reverse("backfill:backlog-panel")
+    where = {"campaign": str(world.campaign.public_id), "place": world.province.code}
+    province = world.client_for("province")
+    province.get(url, where, **EN)  # the session is made
+    with django_assert_max_num_queries(12):
+        panel = province.get(url, where, **EN).content.decode()
+    assert 'data-figure="names_missing">1<' in panel
+    assert "backfill/names-missing/" in panel
+    # A ward B official asking for the province sees none of ward A's tubes.
+    other = world.client_for("ward_b").get(url, where, **EN).content.decode()
+    assert 'data-figure="names_missing">0<' in other
+    for user in ("labtech_a", "courier_a", "nobody"):
+        assert world.client_for(user).get(url, where, **EN).status_code == 403
+    assert t.names_missing_since is not None
+
+
+def test_the_progress_page_loads_the_paper_backlog_panel(world):
+    page = world.client_for("province").get(
+        reverse("dashboard:progress", args=[world.campaign.public_id]), **EN
+    )
+    html = page.content.decode()
+    assert 'data-testid="paper-backlog"' in html
+    assert reverse("backfill:backlog-panel") in html

@@ -81,6 +81,9 @@ def test_province_official_follows_an_alarm_to_the_tubes(browser, live_server, w
     expect(page.locator('[data-figure="tubes_open"]')).to_have_text("2")
     assert page.evaluate("document.body.dataset.marker") == "same-page"
 
+    # The paper backlog (issue #9) is loaded into the page too.
+    expect(page.get_by_test_id("paper-backlog-figures")).to_be_visible()
+
     # The daily report, as officials send it upward.
     with page.expect_download() as download:
         page.get_by_test_id("daily-xlsx").click()
