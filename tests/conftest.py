@@ -153,7 +153,6 @@ def browser(playwright_driver: Any) -> Iterator[Any]:
 @pytest.fixture
 def phone_page(browser: Any, live_server: Any) -> Iterator[Any]:
     """A page in a fresh context with a phone's viewport, speaking Vietnamese."""
-    global _browser_tests_ran
     context = browser.new_context(
         viewport={"width": 390, "height": 844},
         device_scale_factor=2,
@@ -170,8 +169,20 @@ def phone_page(browser: Any, live_server: Any) -> Iterator[Any]:
     page.on("console", lambda msg: _console_error(msg, errors))
     yield page
     context.close()
-    _browser_tests_ran += 1
     assert errors == [], f"errors in the browser console: {errors}"
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    """Count the tests that drove Chromium (any test using the `browser` fixture)."""
+    global _browser_tests_ran
+    if report.when == "call" and report.passed and "browser" in getattr(report, "fixtures", ()):
+        _browser_tests_ran += 1
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    outcome = yield
+    outcome.get_result().fixtures = tuple(getattr(item, "fixturenames", ()))  # type: ignore[attr-defined]
 
 
 def _console_error(message: Any, errors: list[str]) -> None:
