@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = "Strip a person's personal data on their request (kept: counts and results)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("public_id")
+        parser.add_argument(
+            "public_id", help='The person\'s public id (write "-- ID" when it begins with "-").'
+        )
         parser.add_argument("--reason", required=True)
 
     def handle(self, *args: Any, public_id: str, reason: str, **options: Any) -> None:

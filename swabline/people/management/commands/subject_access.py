@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = "Print everything held about a person (subject access request), as JSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("public_id")
+        parser.add_argument(
+            "public_id", help='The person\'s public id (write "-- ID" when it begins with "-").'
+        )
 
     def handle(self, *args: Any, public_id: str, **options: Any) -> None:
         person = Person.objects.select_related("ward").filter(public_id=public_id).first()
