@@ -75,10 +75,11 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def request_new(request: HttpRequest, person_id: str) -> HttpResponse:
+def request_new(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Record a request of the person with this public id."""
     _require(request)
     person = get_scoped_or_404(
-        queries.visible_people(request.user, PERM), request.user, PERM, public_id=person_id
+        queries.visible_people(request.user, PERM), request.user, PERM, public_id=public_id
     )
     form = RequestForm(request.POST or None, initial={"client_id": uuid.uuid4()})
     status = 200

@@ -20,7 +20,7 @@ urlpatterns = [
         name="import-errors",
     ),
     path("requests/", request_views.request_list, name="requests"),
-    path("requests/new/<str:person_id>/", request_views.request_new, name="request-new"),
+    path("requests/new/<str:public_id>/", request_views.request_new, name="request-new"),
     path("requests/<uuid:public_id>/", request_views.request_detail, name="request-detail"),
     path(
         "requests/<uuid:public_id>/access.json",

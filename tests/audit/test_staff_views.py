@@ -28,7 +28,7 @@ from tests.sampling.factories import people
 
 pytestmark = pytest.mark.django_db
 
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
 NOT_RECORDED = "could not be written to the audit trail"
 
 

@@ -30,6 +30,6 @@ class Command(BaseCommand):
         )
         imports = purge_import_uploads()
         self.stdout.write(
-            _("Uploaded lists deleted: %(count)d (kept %(hours)d hours).")
+            _("Uploaded lists deleted: %(count)d (keeping time: %(hours)d h).")
             % {"count": imports, "hours": settings.IMPORT_UPLOAD_KEEP_HOURS}
         )
