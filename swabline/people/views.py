@@ -131,6 +131,7 @@ def person_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "duplicates": queries.possible_duplicates(person, request.user) if can_merge else [],
             "can_merge": can_merge,
             "can_help": has_permission(request.user, Permission.HELP_CITIZENS, person),
+            "can_request": has_permission(request.user, Permission.HANDLE_DATA_REQUESTS, person),
         },
     )
 

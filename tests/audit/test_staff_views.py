@@ -19,6 +19,7 @@ from swabline.lookup.models import LookupCounter
 from swabline.people import data_requests
 from swabline.people.enums import DataRequestKind, DataRequestStatus
 from swabline.people.models import DataRequest, Person
+from swabline.people.retention import subject_access
 from swabline.results.models import Outcome
 from tests.audit.helpers import audit_refused
 from tests.certificates.helpers import outcome_of
@@ -130,6 +131,15 @@ def test_a_refused_audit_write_shows_nothing(world, pool, page, who, action, eve
     assert not AuditEvent.objects.filter(action=action).exists()
     # Once the audit store takes events again, the same view works.
     assert fetch().status_code == 200
+
+
+def test_the_person_sees_who_looked_in_their_access_export(world, pool):
+    get(world, "ward_a", _people_detail(world, pool[0]))
+    get(world, "province", _recall_alarm(world, pool[0]))
+    report = subject_access(by=world.users["admin"], person=pool[0])
+    seen = [(e["by"], e["action"]) for e in report["access_log"]]
+    assert ("ward_a", "people.viewed") in seen
+    assert ("province", "dashboard.recall_viewed") in seen
 
 
 def test_the_api_answers_a_refused_audit_in_json(world, pool):

@@ -217,7 +217,11 @@ def test_the_wrong_place_is_not_found(world, person):
     assert DataRequest.objects.count() == 1
 
 
-def test_the_home_page_offers_the_screen_to_officials_only(world):
+def test_the_home_page_and_the_person_offer_the_screen_to_officials_only(world, person):
     url = reverse("people:requests")
     assert url in world.client_for("ward_a").get("/").content.decode()
     assert url not in world.client_for("dataentry_a").get("/").content.decode()
+    new = reverse("people:request-new", args=[person.public_id])
+    detail = reverse("people:detail", args=[person.public_id])
+    assert new in world.client_for("ward_a").get(detail).content.decode()
+    assert new not in world.client_for("dataentry_a").get(detail).content.decode()
