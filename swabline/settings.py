@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "swabline.core.middleware.RequestLogMiddleware",
+    # Last, so its process_exception runs first: a refused audit write answers 503.
+    "swabline.audit.middleware.AuditFailureMiddleware",
 ]
 
 ROOT_URLCONF = "swabline.urls"
@@ -227,6 +229,9 @@ PEOPLE_IMPORT_DIR = env_str("PEOPLE_IMPORT_DIR", str(BASE_DIR / "var" / "imports
 # People inactive this many days are pseudonymised by `manage.py apply_retention`
 # (run it daily); counts per ward, sex and year of birth are kept.
 RETENTION_DAYS = env_int("RETENTION_DAYS", 365)
+# Uploaded people lists (and their cleaned/failing-row side files and kept row
+# errors) are deleted by the same command this many hours after their last activity.
+IMPORT_UPLOAD_KEEP_HOURS = env_int("IMPORT_UPLOAD_KEEP_HOURS", 72)
 
 # --- FHIR interop (swabline.interop) -----------------------------------------
 # Identifier systems are URIs under this base (our person code, public id, labs,

@@ -43,6 +43,8 @@ class Permission(StrEnum):
     READ_CONSENTED_RESULTS = "read_consented_results"
     # Help a citizen who cannot look their result up: unlock the look-up, resend.
     HELP_CITIZENS = "help_citizens"
+    # Record and carry out people's requests to see (access) or erase their data.
+    HANDLE_DATA_REQUESTS = "handle_data_requests"
 
 
 class ScopeKind(models.TextChoices):

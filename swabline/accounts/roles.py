@@ -20,6 +20,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
             P.MANAGE_USERS,
             P.VIEW_OUTCOMES,
             P.HELP_CITIZENS,
+            P.HANDLE_DATA_REQUESTS,
         }
     ),
     Role.SAMPLER: frozenset(

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
+from swabline.audit.services import record_view
 from swabline.certificates import documents, hcert, keys, queries, services
 from swabline.lookup.session import granted
 
@@ -67,6 +68,15 @@ def certificate_pdf(request: HttpRequest, outcome_id: int) -> HttpResponse:
     outcome = queries.outcome_for_certificate(request.user, granted(request), outcome_id)
     if outcome is None:
         raise Http404
+    if outcome.person_id not in granted(request):
+        # Staff, not the person's own look-up: audited before anything is issued or sent.
+        record_view(
+            by=request.user,
+            action="certificates.downloaded_by_staff",
+            subject=outcome.person,
+            province_code=outcome.person.province_code,
+            outcome=outcome.pk,
+        )
     try:
         certificate = services.issue(outcome=outcome, by=_user(request))
     except ValidationError as exc:

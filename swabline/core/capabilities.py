@@ -83,6 +83,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("Unlock a result look-up and resend a result to someone who cannot find it."),
         "lookup:staff",
     ),
+    Capability(
+        P.HANDLE_DATA_REQUESTS,
+        _("Data requests"),
+        _("Record and meet people's requests to see or erase their data."),
+        "people:requests",
+    ),
     Capability(P.VIEW_PLACES, _("Places"), _("Wards and hamlets in your area."), "places:list"),
     Capability(
         P.MANAGE_SHIPMENTS,

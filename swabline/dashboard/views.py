@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from swabline.accounts.enums import Permission
 from swabline.accounts.permissions import has_permission
+from swabline.audit import services as audit
 from swabline.campaigns.models import Campaign
 from swabline.dashboard import queries, services
 from swabline.dashboard.forms import ThresholdsForm
@@ -194,6 +195,13 @@ def alarm(request: HttpRequest, public_id: Any, kind: str) -> HttpResponse:
     else:
         rows = rows.select_related("site__ward").order_by("opened_at", "id")
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    if kind == "recall":  # people with a result: one audit event each, before rendering
+        audit.record_views(
+            by=request.user,
+            action="dashboard.recall_viewed",
+            subjects=[outcome.person for outcome in page],
+            campaign=str(campaign.public_id),
+        )
     limits = services.thresholds(campaign)
     return render(
         request,

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from swabline.accounts.enums import Permission
 from swabline.accounts.permissions import get_scoped_or_404, has_permission
+from swabline.audit import services as audit
 from swabline.notifications import queries, services
 from swabline.notifications.enums import Status
 from swabline.people.models import Person
@@ -39,6 +40,12 @@ def person(request: HttpRequest, public_id: str) -> HttpResponse:
     )
     if request.method == "POST":
         return _resend(request, subject)
+    audit.record_view(
+        by=request.user,
+        action="notifications.person_viewed",
+        subject=subject,
+        province_code=subject.province_code,
+    )
     context: dict[str, Any] = {
         "person": subject,
         "rows": queries.person_messages(subject),

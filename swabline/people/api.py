@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from swabline.accounts.auth import user_for_token
 from swabline.accounts.enums import Permission
 from swabline.accounts.permissions import get_scoped_or_404, has_permission
+from swabline.audit import services as audit
 from swabline.core.ratelimit import client_ip, hit
 from swabline.people import qr, queries
 from swabline.people.enums import DeclarationSource, Sex, Symptom
@@ -210,6 +211,9 @@ def get_person(request: HttpRequest, public_id: str) -> PersonOut:
         )
     except Http404 as exc:
         raise HttpError(404, _("Not found.")) from exc
+    audit.record_view(
+        by=request.user, action="people.viewed", subject=person, province_code=person.province_code
+    )
     return _person_out(person)
 
 

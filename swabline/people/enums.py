@@ -23,3 +23,13 @@ class Symptom(models.TextChoices):
     BREATHING = "breathing", _("Difficulty breathing")
     TASTE_SMELL = "taste_smell", _("Loss of taste or smell")
     FATIGUE = "fatigue", _("Tiredness")
+
+
+class DataRequestKind(models.TextChoices):
+    ACCESS = "access", _("Access: a copy of everything held")
+    ERASURE = "erasure", _("Erasure of personal data")
+
+
+class DataRequestStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")

@@ -1876,6 +1876,11 @@ def queue_import(*, imp: PeopleImport, by: Any, mode: str | None = None) -> Peop
         locked = PeopleImport.objects.select_for_update().select_related("place").get(pk=imp.pk)
         if locked.status in (ImportStatus.QUEUED, ImportStatus.DONE):
             return locked
+        if locked.files_deleted_at is not None:
+            raise ImportRejected(
+                _("The file of this import was deleted after the keeping time: upload it again."),
+                code="files_deleted",
+            )
         if locked.status == ImportStatus.IMPORTING:
             beat = locked.heartbeat_at or locked.started_at
             if beat is not None and timezone.now() - beat < stale_after():

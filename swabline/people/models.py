@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -9,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from swabline.core.models import CarriesProvince
 from swabline.core.scope import Scope
 from swabline.people.codes import format_person_code, new_person_code, new_qr_token
-from swabline.people.enums import DeclarationSource, Sex
+from swabline.people.enums import DataRequestKind, DataRequestStatus, DeclarationSource, Sex
 
 
 def new_public_id() -> str:
@@ -217,6 +218,64 @@ class Consent(models.Model):
         return f"{self.person_id} → {self.partner_id}"
 
 
+class DataRequest(CarriesProvince):
+    """A person's request to see (access) or erase their data, recorded by staff.
+
+    open → done. Access is done when its JSON export is first downloaded; erasure when
+    staff confirm it (`people.data_requests`). The row outlives the erasure: it is the
+    record that the request was met (reason, who, when), pointing at the pseudonym.
+    """
+
+    province_source = "person"
+
+    public_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # The form's idempotency key: submitting the same form twice records one request.
+    client_id = models.UUIDField(unique=True, editable=False)
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="data_requests")
+    kind = models.CharField(_("request"), max_length=10, choices=DataRequestKind.choices)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=DataRequestStatus.choices,
+        default=DataRequestStatus.OPEN,
+    )
+    reason = models.TextField(_("reason"), max_length=500)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True, db_index=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("data request")
+        verbose_name_plural = _("data requests")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=DataRequestKind.values)
+                & models.Q(status__in=DataRequestStatus.values),
+                name="datarequest_kind_and_status_known",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=DataRequestStatus.OPEN, done_at__isnull=True)
+                | models.Q(status=DataRequestStatus.DONE, done_at__isnull=False),
+                name="datarequest_done_has_a_time",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(reason=""), name="datarequest_reason_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.public_id}"
+
+    def scope(self) -> Scope:
+        return Scope(place_path=self.person.ward.path)
+
+
 # --- Bulk import of people (swabline.people.importing) ------------------------------
 
 
@@ -312,6 +371,9 @@ class PeopleImport(CarriesProvince):
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Set when the retention command deleted the upload and its side files
+    # (`IMPORT_UPLOAD_KEEP_HOURS` after the last activity): only counts remain.
+    files_deleted_at = models.DateTimeField(_("files deleted at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("people import")

@@ -17,18 +17,28 @@ idempotent (pseudonymised people are never picked again).
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from swabline.audit.models import AuditEvent
 from swabline.audit.services import record as audit
 from swabline.people.codes import new_person_code, new_qr_token
-from swabline.people.models import Consent, Declaration, Person, PersonMerge
+from swabline.people.models import (
+    Consent,
+    Declaration,
+    ImportStatus,
+    PeopleImport,
+    Person,
+    PersonMerge,
+)
 
 PSEUDONYM = "—"
 CHUNK = 5_000
@@ -75,6 +85,47 @@ def apply_retention(*, days: int, by: Any = None, now: dt.datetime | None = None
         data={"days": days, "people": done},
     )
     return RetentionRun(cutoff=cutoff, people=done)
+
+
+def purge_import_uploads(*, hours: int | None = None, now: dt.datetime | None = None) -> int:
+    """Delete uploaded people lists, their side files (cleaned rows, failing rows) and
+    the row errors kept on the import, once nothing happened to the import for
+    `hours` (`IMPORT_UPLOAD_KEEP_HOURS`). Counts stay. An import still queued or
+    importing that long is stuck: it is marked failed (its file is gone). Idempotent;
+    one audit event per run that deleted something. Answers how many imports."""
+    from swabline.people import importing
+
+    keep = settings.IMPORT_UPLOAD_KEEP_HOURS if hours is None else hours
+    if keep < 1:
+        raise ValueError("uploads are kept at least one hour")
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(hours=keep)
+    recent = Q()
+    for stamp in ("created_at", "validated_at", "queued_at", "started_at", "heartbeat_at"):
+        recent |= Q(**{f"{stamp}__gte": cutoff})
+    old = PeopleImport.objects.filter(files_deleted_at__isnull=True).exclude(recent)
+    old = old.exclude(finished_at__gte=cutoff)
+    done = 0
+    for imp in old.only("pk", "public_id", "status").iterator():
+        shutil.rmtree(importing.import_dir() / str(imp.public_id), ignore_errors=True)
+        changes: dict[str, Any] = {"files_deleted_at": now, "errors": []}
+        if imp.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING):
+            changes |= {
+                "status": ImportStatus.FAILED,
+                "finished_at": now,
+                "failure": gettext("The file was deleted after it waited too long to import."),
+            }
+        done += PeopleImport.objects.filter(pk=imp.pk, files_deleted_at__isnull=True).update(
+            **changes
+        )
+    if done:
+        AuditEvent.objects.create(
+            action="people_import.files_deleted",
+            subject_type="retention",
+            subject_id=cutoff.isoformat(timespec="minutes"),
+            data={"hours": keep, "imports": done},
+        )
+    return done
 
 
 def erase_person(*, by: Any, person: Person, reason: str) -> None:

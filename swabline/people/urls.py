@@ -1,6 +1,6 @@
 from django.urls import path
 
-from swabline.people import import_views, views
+from swabline.people import import_views, request_views, views
 
 app_name = "people"
 urlpatterns = [
@@ -19,6 +19,15 @@ urlpatterns = [
         import_views.import_failing_rows,
         name="import-errors",
     ),
+    path("requests/", request_views.request_list, name="requests"),
+    path("requests/new/<str:public_id>/", request_views.request_new, name="request-new"),
+    path("requests/<uuid:public_id>/", request_views.request_detail, name="request-detail"),
+    path(
+        "requests/<uuid:public_id>/access.json",
+        request_views.request_export,
+        name="request-export",
+    ),
+    path("requests/<uuid:public_id>/erase/", request_views.request_erase, name="request-erase"),
     path("<str:public_id>/", views.person_detail, name="detail"),
     path("<str:public_id>/card.pdf", views.person_card, name="card"),
     path("<str:public_id>/merge/", views.person_merge, name="merge"),

@@ -108,6 +108,10 @@ def person_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         Permission.VIEW_PEOPLE,
         public_id=public_id,
     )
+    # Before anything is shown: no event, no page (AuditFailed answers 503).
+    audit.record_view(
+        by=request.user, action="people.viewed", subject=person, province_code=person.province_code
+    )
     can_merge = has_permission(request.user, Permission.MERGE_PEOPLE, person)
     household = (
         queries.visible_people(request.user)
@@ -127,6 +131,7 @@ def person_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "duplicates": queries.possible_duplicates(person, request.user) if can_merge else [],
             "can_merge": can_merge,
             "can_help": has_permission(request.user, Permission.HELP_CITIZENS, person),
+            "can_request": has_permission(request.user, Permission.HANDLE_DATA_REQUESTS, person),
         },
     )
 
@@ -179,7 +184,7 @@ def _export_scope(request: HttpRequest) -> tuple[str, QuerySet[Person]]:
     ward_code = request.GET.get("ward", "")
     if ward_code:
         people = people.filter(ward__code=ward_code, ward__system=System.CURRENT)
-    audit.record(
+    audit.record_view(
         by=request.user,
         action="people.exported",
         subject=request.user,  # type: ignore[arg-type]  # logged in: a User

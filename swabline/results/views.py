@@ -79,6 +79,14 @@ def recall_list(request: HttpRequest, public_id: Any) -> HttpResponse:
     campaign = _campaign(request, public_id)
     f = _filters(request, campaign)
     page = Paginator(_rows(request, campaign, f), PAGE_SIZE).get_page(request.GET.get("page"))
+    # One event per person on the page, before the page is rendered (else 503).
+    audit.record_views(
+        by=request.user,
+        action="results.recall_viewed",
+        subjects=[outcome.person for outcome in page],
+        campaign=str(campaign.public_id),
+        state=f["state"],
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -101,7 +109,7 @@ def recall_export(request: HttpRequest, public_id: Any) -> HttpResponse:
     _require(request, Permission.EXPORT_DATA)
     campaign = _campaign(request, public_id)
     f = _filters(request, campaign)
-    audit.record(
+    audit.record_view(
         by=request.user,
         action="results.recall_exported",
         subject=campaign,

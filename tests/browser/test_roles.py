@@ -19,6 +19,7 @@ OFFICIAL = {
     "manage_users",
     "view_outcomes",
     "help_citizens",
+    "handle_data_requests",
 }
 EXPECTED = {
     "admin": {
@@ -26,6 +27,7 @@ EXPECTED = {
         "backfill_samples",
         "view_people", "import_people", "view_places", "manage_shipments", "receive_tubes",
         "enter_results", "release_results", "manage_users", "view_outcomes", "help_citizens",
+        "handle_data_requests",
     },
     "province": OFFICIAL,
     "ward": OFFICIAL,

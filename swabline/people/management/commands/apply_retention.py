@@ -8,11 +8,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from swabline.people.retention import apply_retention
+from swabline.people.retention import apply_retention, purge_import_uploads
 
 
 class Command(BaseCommand):
-    help = "Pseudonymise the personal data of people inactive for the retention period."
+    help = (
+        "Pseudonymise the personal data of people inactive for the retention period, "
+        "and delete uploaded people lists kept longer than IMPORT_UPLOAD_KEEP_HOURS."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=settings.RETENTION_DAYS)
@@ -24,4 +27,9 @@ class Command(BaseCommand):
         self.stdout.write(
             _("%(count)d people inactive since %(cutoff)s pseudonymised.")
             % {"count": run.people, "cutoff": run.cutoff.date().isoformat()}
+        )
+        imports = purge_import_uploads()
+        self.stdout.write(
+            _("Uploaded lists deleted: %(count)d (keeping time: %(hours)d h).")
+            % {"count": imports, "hours": settings.IMPORT_UPLOAD_KEEP_HOURS}
         )
