@@ -14,7 +14,7 @@ POOLER_MODES = ("", "session", "transaction")
 
 
 def database_settings(
-    url: str, *, conn_max_age: int = 60, pooler: str = "", connect_timeout: int = 0
+    url: str, *, conn_max_age: int | None = 60, pooler: str = "", connect_timeout: int = 0
 ) -> dict[str, Any]:
     """A `DATABASES` entry for `url`.
 

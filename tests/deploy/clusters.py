@@ -77,7 +77,8 @@ class Cluster:
 
     def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
         with self.connect() as conn:
-            return conn.execute(sql, params or None).fetchall()
+            cursor = conn.execute(sql, params or None)
+            return cursor.fetchall() if cursor.description else []
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -107,7 +108,7 @@ def streaming_replica(primary: Cluster, port: int) -> Iterator[Cluster]:
     root = workdir("swabline-replica-")
     data = root / "data"
     pg("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-       "-D", str(data), "-R", "-X", "stream", "--no-sync")  # fmt: skip
+       "-D", str(data), "-R", "-X", "stream", "--checkpoint=fast", "--no-sync")  # fmt: skip
     replica = Cluster(data, port)
     try:
         replica.start()

@@ -23,8 +23,11 @@ MAX_LAG = 3.0
 
 
 def add_alias(alias: str, url: str) -> None:
-    entry = {"default": {}, alias: database_settings(url, conn_max_age=0, connect_timeout=2)}
+    """A connection to `url` under `alias`, opened (Django's test cases refuse to open
+    connections to aliases they were not told about, but use open ones)."""
+    entry = {"default": {}, alias: database_settings(url, conn_max_age=None, connect_timeout=2)}
     connections.settings[alias] = connections.configure_settings(entry)[alias]
+    connections[alias].connect()
 
 
 def drop_alias(alias: str) -> None:
@@ -35,17 +38,20 @@ def drop_alias(alias: str) -> None:
 
 @pytest.fixture
 def pair(django_db_blocker: pytest.FixtureRequest) -> Iterator[tuple[Cluster, Cluster]]:
-    with cluster(55440) as primary, streaming_replica(primary, 55441) as replica:
+    with (
+        cluster(55440) as primary,
+        streaming_replica(primary, 55441) as replica,
+        django_db_blocker.unblock(),  # type: ignore[attr-defined]
+    ):
         add_alias(PRIMARY, primary.url)
         add_alias(REPLICA, replica.url)
-        with django_db_blocker.unblock():  # type: ignore[attr-defined]
-            try:
-                with connections[PRIMARY].schema_editor() as editor:
-                    editor.create_model(AuditEvent)
-                yield primary, replica
-            finally:
-                drop_alias(PRIMARY)
-                drop_alias(REPLICA)
+        try:
+            with connections[PRIMARY].schema_editor() as editor:
+                editor.create_model(AuditEvent)
+            yield primary, replica
+        finally:
+            drop_alias(PRIMARY)
+            drop_alias(REPLICA)
 
 
 def write(n: int) -> None:
