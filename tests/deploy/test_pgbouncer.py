@@ -53,7 +53,7 @@ def pgbouncer() -> Iterator[str]:
     for name in ("users.txt", "pgbouncer.ini"):
         os.chmod(here / name, 0o644)
     user = "postgres" if os.geteuid() == 0 else None  # pgbouncer refuses to run as root
-    server = subprocess.Popen([PGBOUNCER, str(here / "pgbouncer.ini")], user=user)  # noqa: S603
+    server = subprocess.Popen([PGBOUNCER, str(here / "pgbouncer.ini")], user=user)
     try:
         for _ in range(100):
             try:
