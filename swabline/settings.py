@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from swabline.core.databases import database_settings
+from swabline.core.databases import cache_settings, database_settings
 from swabline.env import env_bool, env_int, env_list, env_required, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -189,17 +189,10 @@ TASK_RETRY_BASE_SECONDS = env_int("TASK_RETRY_BASE_SECONDS", 10)
 # Redis in production: rate limits (swabline/core/ratelimit.py) and the dashboard's
 # figures are then shared by every process; local memory counts per process.
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "swabline"),
-            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = cache_settings(REDIS_URL, key_prefix=env_str("CACHE_KEY_PREFIX", "swabline"))
+# Addresses of the TLS proxies in front of the web processes: from them, the client
+# address is taken from X-Forwarded-For (rate limits count per real client).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
 # --- Security -------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

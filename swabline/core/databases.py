@@ -1,4 +1,5 @@
-"""`DATABASES` entries built from URLs (read by settings.py; no Django imports here).
+"""`DATABASES` and `CACHES` entries built from URLs (read by settings.py; no Django
+imports here).
 
 One function so the settings, the pgbouncer test and the replica test build their
 connections the same way (docs/deploy.md).
@@ -54,3 +55,19 @@ def database_settings(
     db["ATOMIC_REQUESTS"] = False
     db.setdefault("TEST", {})
     return db
+
+
+def cache_settings(redis_url: str, *, key_prefix: str = "swabline") -> dict[str, Any]:
+    """`CACHES`: Redis when `redis_url` is set (rate limits and cached figures shared
+    by every process; a Redis that stops answering fails fast, in two seconds),
+    otherwise the local-memory cache (per process: development and tests)."""
+    if not redis_url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": key_prefix,
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }

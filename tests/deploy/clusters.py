@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -116,3 +117,23 @@ def streaming_replica(primary: Cluster, port: int) -> Iterator[Cluster]:
     finally:
         replica.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def serving(command: list[str], port: int, *, user: str | None = None) -> Iterator[None]:
+    """A server process (pgbouncer, redis-server) listening on 127.0.0.1:`port`,
+    terminated (by its own pid) afterwards."""
+    process = subprocess.Popen(command, user=user, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise TimeoutError(f"{command[0]} did not listen on {port}")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ from swabline.core.databases import database_settings
 from swabline.lookup.queries import select
 from swabline.people.models import Person
 from tests.conftest import World
-from tests.deploy.clusters import workdir
+from tests.deploy.clusters import serving, workdir
 from tests.factories import PersonFactory
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -53,18 +50,10 @@ def pgbouncer() -> Iterator[str]:
     for name in ("users.txt", "pgbouncer.ini"):
         os.chmod(here / name, 0o644)
     user = "postgres" if os.geteuid() == 0 else None  # pgbouncer refuses to run as root
-    server = subprocess.Popen([PGBOUNCER, str(here / "pgbouncer.ini")], user=user)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"postgresql://{db['USER']}@127.0.0.1:{PORT}/{db['NAME']}"
+        with serving([PGBOUNCER, str(here / "pgbouncer.ini")], PORT, user=user):
+            yield f"postgresql://{db['USER']}@127.0.0.1:{PORT}/{db['NAME']}"
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         shutil.rmtree(here, ignore_errors=True)
 
 
