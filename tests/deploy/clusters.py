@@ -23,7 +23,7 @@ import pytest
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-def _run_as_postgres() -> list[str]:
+def as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
@@ -35,7 +35,7 @@ def needs_pg_bin() -> pytest.MarkDecorator:
 
 def pg(program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL program (as `postgres` when we are root)."""
-    command = [*_run_as_postgres(), str(PG_BIN / program), *args]
+    command = [*as_postgres(), str(PG_BIN / program), *args]
     return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
-from tests.deploy.clusters import Cluster, cluster, needs_pg_bin, pg, workdir
+from tests.deploy.clusters import PG_BIN, Cluster, as_postgres, cluster, needs_pg_bin, pg, workdir
 
+SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "bin" / "pitr-restore.sh"
 pytestmark = [needs_pg_bin()]
 
 
@@ -26,22 +28,15 @@ def archived(primary: Cluster) -> None:
 
 
 def restore(base: Path, archive: Path, *, port: int, target_time: str) -> Cluster:
-    """Start the base backup as a new server replaying the archive up to `target_time`."""
-    with open(base / "postgresql.auto.conf", "a") as auto:
-        auto.write(
-            f"restore_command = 'cp {archive}/%f %p'\n"
-            f"recovery_target_time = '{target_time}'\n"
-            "recovery_target_action = 'promote'\n"
-        )
-    (base / "recovery.signal").touch()
-    if os.geteuid() == 0:
-        shutil.chown(base / "recovery.signal", "postgres", "postgres")
-    server = Cluster(base, port).start()
-    for _ in range(300):
-        if server.query("SELECT NOT pg_is_in_recovery()")[0][0]:
-            return server
-        time.sleep(0.1)
-    raise TimeoutError((base / "log").read_text()[-2000:])
+    """deploy/bin/pitr-restore.sh, as an operator runs it (as the postgres user)."""
+    data = base.parent / "restored"
+    done = subprocess.run(
+        [*as_postgres(), str(SCRIPT), str(base), str(archive), str(data), str(port), target_time],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PG_BIN": str(PG_BIN)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "promoted" in done.stdout
+    return Cluster(data, port)
 
 
 def test_a_restore_to_a_noted_time_holds_exactly_the_rows_written_before_it() -> None:
@@ -68,6 +63,7 @@ def test_a_restore_to_a_noted_time_holds_exactly_the_rows_written_before_it() ->
         restored = restore(base, archive, port=55447, target_time=str(noted))
         try:
             rows = restored.query("SELECT id, note FROM drill ORDER BY id")
+            assert base.exists(), "the base backup is left as it was"
             assert rows == [(i, "before") for i in range(1, 6)]
             restored.query("INSERT INTO drill VALUES (100, 'writable after promotion')")
         finally:
