@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -120,10 +121,12 @@ def streaming_replica(primary: Cluster, port: int) -> Iterator[Cluster]:
 
 
 @contextmanager
-def serving(command: list[str], port: int, *, user: str | None = None) -> Iterator[None]:
-    """A server process (pgbouncer, redis-server) listening on 127.0.0.1:`port`,
-    terminated (by its own pid) afterwards."""
-    process = subprocess.Popen(command, user=user, stdout=subprocess.DEVNULL)
+def serving(
+    command: list[str], port: int, *, user: str | None = None, **popen: Any
+) -> Iterator[None]:
+    """A server process (pgbouncer, redis-server, granian) listening on
+    127.0.0.1:`port`, terminated (by its own pid) afterwards."""
+    process = subprocess.Popen(command, user=user, stdout=subprocess.DEVNULL, **popen)
     try:
         for _ in range(200):
             try:
