@@ -44,7 +44,7 @@ def pgbouncer() -> Iterator[str]:
         f"[databases]\n* = host={db['HOST']} port={db['PORT'] or 5432}\n"
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {PORT}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {here}/users.txt\npool_mode = transaction\n"
-        "default_pool_size = 1\nmax_client_conn = 20\n"
+        "default_pool_size = 1\nmax_client_conn = 20\nlog_connections = 0\nlog_disconnections = 0\n"
         f"logfile = {here}/pgbouncer.log\nignore_startup_parameters = extra_float_digits\n"
     )
     for name in ("users.txt", "pgbouncer.ini"):
