@@ -115,7 +115,8 @@ class ReplicaRouter:
             primary=self.primary, replica=self.replica, max_lag_seconds=self.max_lag_seconds
         )
         if state.usable != self._state.usable:
-            log.warning(
+            log.log(
+                logging.INFO if state.usable else logging.WARNING,
                 "replica %s", "in use" if state.usable else "refused",
                 extra={"reason": state.reason, "lag_seconds": state.lag_seconds},
             )  # fmt: skip

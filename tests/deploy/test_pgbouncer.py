@@ -21,13 +21,13 @@ from swabline.core.databases import database_settings
 from swabline.lookup.queries import select
 from swabline.people.models import Person
 from tests.conftest import World
-from tests.deploy.clusters import serving, workdir
+from tests.deploy.clusters import needs, serving, workdir
 from tests.factories import PersonFactory
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 PORT = 55448
 pytestmark = [
-    pytest.mark.skipif(not Path(PGBOUNCER).exists(), reason="apt-get install -y pgbouncer"),
+    needs(Path(PGBOUNCER).exists(), "apt-get install -y pgbouncer"),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="pgbouncer pools PostgreSQL"),
     pytest.mark.django_db(transaction=True),
 ]

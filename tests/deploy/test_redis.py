@@ -18,18 +18,18 @@ from django.test.utils import override_settings
 
 from swabline.core import ratelimit
 from swabline.core.databases import cache_settings
-from tests.deploy.clusters import serving
+from tests.deploy.clusters import needs, serving
 
 REDIS_SERVER = shutil.which("redis-server")
 PORT = 8641
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="apt-get install -y redis-server")
+pytestmark = needs(REDIS_SERVER is not None, "apt-get install -y redis-server")
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     here = tempfile.mkdtemp(prefix="swabline-redis-")
-    command = [str(REDIS_SERVER), "--port", str(PORT), "--bind", "127.0.0.1", "--save", "",
+    command = [REDIS_SERVER or "redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--dir", here]  # fmt: skip
     try:
         with serving(command, PORT):
