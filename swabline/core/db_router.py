@@ -124,9 +124,14 @@ class ReplicaRouter:
         return state
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str:
-        if _replica_reads.get() and self.replica in connections and self.state().usable:
-            return self.replica
-        return self.primary
+        """The replica for marked reads, unless the request is inside a transaction on
+        the primary (it may read back its own writes or lock rows) or the replica is
+        down or behind."""
+        if not _replica_reads.get() or self.replica not in connections:
+            return self.primary
+        if connections[self.primary].in_atomic_block:
+            return self.primary
+        return self.replica if self.state().usable else self.primary
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str:
         return self.primary

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from swabline.audit.models import AuditEvent
@@ -91,6 +91,10 @@ def test_reads_follow_the_replica_and_fall_back_when_it_lags_or_is_down(
         replayed(primary, replica)
         assert read_count(router) == (REPLICA, 3)
         assert router.db_for_read(AuditEvent) == PRIMARY, "unmarked reads stay on the primary"
+        with transaction.atomic(using=PRIMARY):
+            write(1)
+            with replica_reads():
+                assert AuditEvent.objects.count() == 4, "a transaction reads its own writes"
 
         # Replay paused: a fresh write is missing on the replica; within the limit the
         # replica still serves (the stale count shows the read really went there)…
@@ -99,25 +103,25 @@ def test_reads_follow_the_replica_and_fall_back_when_it_lags_or_is_down(
         replica.query("SELECT pg_wal_replay_pause()")
         write(1)
         replayed(primary, replica, position="receive")
-        assert read_count(router) == (REPLICA, 4)
+        assert read_count(router) == (REPLICA, 5)
         # …and once it is older than the limit, reads go to the primary.
         time.sleep(MAX_LAG + 0.5)
-        assert read_count(router) == (PRIMARY, 5)
+        assert read_count(router) == (PRIMARY, 6)
         assert router.state().reason == "replica lags"
         assert (router.state().lag_seconds or 0) > MAX_LAG
 
         replica.query("SELECT pg_wal_replay_resume()")
         replayed(primary, replica)
-        assert read_count(router) == (REPLICA, 5)
+        assert read_count(router) == (REPLICA, 6)
 
         replica.stop("immediate")
-        assert read_count(router) == (PRIMARY, 5)
+        assert read_count(router) == (PRIMARY, 6)
         assert router.state().reason == "replica unreachable"
 
         replica.start()
         replica.wait_ready()
         replayed(primary, replica)
-        assert read_count(router) == (REPLICA, 5), "back in use once it answers again"
+        assert read_count(router) == (REPLICA, 6), "back in use once it answers again"
 
 
 def test_the_replicas_state_is_asked_once_per_check_interval(
