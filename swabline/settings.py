@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from swabline.core.databases import cache_settings, database_settings
 from swabline.env import env_bool, env_int, env_list, env_required, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "swabline.core.middleware.RequestLogMiddleware",
+    "swabline.core.db_router.ReplicaReadsMiddleware",
     # Last, so its process_exception runs first: a refused audit write answers 503.
     "swabline.audit.middleware.AuditFailureMiddleware",
 ]
@@ -104,31 +105,38 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------
-# SQLite is the default (a demo or a commune); PostgreSQL serves a province.
+# SQLite is the default (a demo or a commune); PostgreSQL serves a province, behind
+# pgbouncer when several web and worker processes share it (docs/deploy.md).
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-_db = dj_database_url.parse(DATABASE_URL)
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # Persistent connections matter a lot for SQLite (see TRAPS); WAL lets readers
-    # and the writer work at once; synchronous=FULL because captured samples must
-    # survive a power cut on a site laptop; IMMEDIATE avoids upgrade deadlocks.
-    _db["CONN_MAX_AGE"] = None
-    _db["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-            "PRAGMA busy_timeout=20000; PRAGMA foreign_keys=ON;"
-        ),
-    }
-else:
-    _db["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
-    _db["CONN_HEALTH_CHECKS"] = True
-_db["ATOMIC_REQUESTS"] = False
-_db.setdefault("TEST", {})
+# "transaction" when DATABASE_URL points at pgbouncer in transaction mode.
+DATABASE_POOLER = env_str("DATABASE_POOLER")
+_db = database_settings(
+    DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), pooler=DATABASE_POOLER
+)
 if env_str("TEST_DATABASE_NAME"):
     # Lets two test runs (two checkouts, or CI beside a developer) share one server.
     _db["TEST"]["NAME"] = env_str("TEST_DATABASE_NAME")
 DATABASES = {"default": _db}
+# Dashboards and exports (REPLICA_READ_VIEWS) read from a streaming replica while it
+# answers and lags less than REPLICA_MAX_LAG_SECONDS (swabline/core/db_router.py).
+REPLICA_DATABASE_URL = env_str("REPLICA_DATABASE_URL")
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 30)
+REPLICA_CHECK_SECONDS = env_int("REPLICA_CHECK_SECONDS", 5)
+REPLICA_READ_VIEWS = env_list(
+    "REPLICA_READ_VIEWS",
+    "dashboard:home,dashboard:progress,dashboard:live,dashboard:alarm,reports:*,"
+    "people:export-*,results:recall-export,api-v1:progress,api-v1:turnaround_times,"
+    "api-v1:pool_size_advice",
+)
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = database_settings(
+        REPLICA_DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        pooler=env_str("REPLICA_DATABASE_POOLER", DATABASE_POOLER),
+        connect_timeout=env_int("REPLICA_CONNECT_TIMEOUT", 2),
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["swabline.core.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -------------------------------------------------------------------
@@ -180,7 +188,13 @@ TASK_MAX_ATTEMPTS = env_int("TASK_MAX_ATTEMPTS", 5)
 TASK_RETRY_BASE_SECONDS = env_int("TASK_RETRY_BASE_SECONDS", 10)
 
 # --- Cache ----------------------------------------------------------------------
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Redis in production: rate limits (swabline/core/ratelimit.py) and the dashboard's
+# figures are then shared by every process; local memory counts per process.
+REDIS_URL = env_str("REDIS_URL")
+CACHES = cache_settings(REDIS_URL, key_prefix=env_str("CACHE_KEY_PREFIX", "swabline"))
+# Addresses of the TLS proxies in front of the web processes: from them, the client
+# address is taken from X-Forwarded-For (rate limits count per real client).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
 # --- Security -------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -262,7 +276,9 @@ LOOKUP_CLIENT_WINDOW_MINUTES = env_int("LOOKUP_CLIENT_WINDOW_MINUTES", 15)
 LOOKUP_GRANT_MINUTES = env_int("LOOKUP_GRANT_MINUTES", 30)
 # PostgreSQL: the look-up's statements are prepared on the server (planned once per
 # connection). Turn off behind a pooler in transaction mode that cannot keep them.
-LOOKUP_PREPARED_STATEMENTS = env_bool("LOOKUP_PREPARED_STATEMENTS", True)
+LOOKUP_PREPARED_STATEMENTS = env_bool(
+    "LOOKUP_PREPARED_STATEMENTS", DATABASE_POOLER != "transaction"
+)
 
 # --- Notifications (docs/notifications.md) ---------------------------------------
 # Where messages point people to: the look-up page is PUBLIC_BASE_URL + /lookup/.

@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
 
 def client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", "unknown"))
+    """The client's address. Behind our TLS proxies (`TRUSTED_PROXIES`) it is the
+    right-most X-Forwarded-For entry that is not one of them: the proxy appends the
+    address it saw, and anything further left was written by the client itself."""
+    address = str(request.META.get("REMOTE_ADDR", "unknown"))
+    trusted = settings.TRUSTED_PROXIES
+    if address not in trusted:
+        return address
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if hop not in trusted:
+            return hop
+    return address
 
 
 def hit(key: str, *, limit: int, window_seconds: int) -> bool:
