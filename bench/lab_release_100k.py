@@ -209,11 +209,12 @@ def load(url: str, w: dict[str, Any], tubes: int, pool: int) -> dict[str, int]:
         )
         cur.execute(
             "INSERT INTO labs_tuberesult (id, tube_id, lab_id, value, ct_values, method, well,"
-            " run_id, source, state, current, entered_by_id, entered_at, amendment_reason)"
+            " run_id, source, state, current, entered_by_id, entered_at, amendment_reason,"
+            " province_code)"
             " SELECT t, t, %s, CASE WHEN t %% 50 = 0 THEN 'positive' WHEN t %% 100 = 1"
             " THEN 'invalid' ELSE 'negative' END, '{}', '', '', 'run-1', 'upload', 'entered',"
-            " true, %s, %s, '' FROM generate_series(1, %s) t",
-            [w["lab"], w["sampler"], now, tubes],
+            " true, %s, %s, '', %s FROM generate_series(1, %s) t",
+            [w["lab"], w["sampler"], now, PROVINCE, tubes],
         )
         for t in range(1, tubes + 1):
             value = "positive" if t % 50 == 0 else "invalid" if t % 100 == 1 else "negative"

@@ -128,8 +128,9 @@ def seed(rows: int) -> tuple[Any, Any, list[str]]:
         cursor.execute(
             """
             INSERT INTO shipping_shipmenttube (shipment_id, tube_id, active, added_at,
-                added_by_id, scanned_at, received_at)
-            SELECT %s, id, true, now(), %s, now(), now() FROM sampling_tube WHERE campaign_id = %s
+                added_by_id, scanned_at, received_at, province_code)
+            SELECT %s, id, true, now(), %s, now(), now(), province_code
+            FROM sampling_tube WHERE campaign_id = %s
             """,
             [shipment.pk, courier.pk, campaign.pk],
         )

@@ -160,13 +160,13 @@ def _generate(campaign: Any) -> None:
             "results",
             "INSERT INTO labs_tuberesult (tube_id, lab_id, value, ct_values, method, well, run_id,"
             " source, state, current, entered_by_id, entered_at, released_by_id, released_at,"
-            " amendment_reason) SELECT b.id, %(lab)s, CASE WHEN b.t % 50 = 7 THEN 'positive'"
+            " amendment_reason, province_code) SELECT b.id, %(lab)s, CASE WHEN b.t % 50 = 7 THEN 'positive'"
             " ELSE 'negative' END, '{}', '', '', 'bench', 'upload',"
             " CASE WHEN b.t % 1000 = 4 THEN 'entered' ELSE 'released' END, true, %(u)s,"
             f" {opened.replace('t %', 'b.t %')} + interval '5 hours',"
             " CASE WHEN b.t % 1000 = 4 THEN NULL ELSE %(u)s END,"
             f" CASE WHEN b.t % 1000 = 4 THEN NULL ELSE {opened.replace('t %', 'b.t %')}"
-            " + interval '6 hours' END, ''"
+            " + interval '6 hours' END, '', %(prov)s"
             " FROM bench_tubes b WHERE b.t % 1000 NOT IN (0, 1, 2, 3, 5)",
         ),
         (

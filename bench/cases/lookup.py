@@ -168,11 +168,12 @@ _LOAD = [
          'bench-lookup')""",
     """INSERT INTO labs_tuberesult (tube_id, lab_id, value, ct_values, method, well, run_id,
          source, state, current, entered_by_id, entered_at, released_by_id, released_at,
-         release_id, amendment_reason)
+         release_id, amendment_reason, province_code)
        SELECT t.id, %(lab)s,
          CASE WHEN substr(t.code, 3)::int %% 50 = 0 THEN 'positive' ELSE 'negative' END,
          '{}', '', '', 'run-1', 'upload', 'released', true, %(user)s, %(now)s, %(user)s,
-         %(now)s, (SELECT max(id) FROM results_release WHERE note = 'bench-lookup'), ''
+         %(now)s, (SELECT max(id) FROM results_release WHERE note = 'bench-lookup'), '',
+         t.province_code
        FROM sampling_tube t WHERE t.code LIKE 'LK%%' AND t.campaign_id = %(campaign)s""",
     """INSERT INTO results_outcome (province_code, person_id, campaign_id, state, tube_id,
          sample_id, result_id, release_id, current, decided_at)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from swabline.certificates.enums import KeyStatus
+from swabline.core.models import CarriesProvince
 from swabline.core.scope import Scope
 
 
@@ -47,7 +48,12 @@ class SigningKey(models.Model):
         return f"{self.kid} ({self.status})"
 
 
-class Certificate(models.Model):
+class Certificate(CarriesProvince):
+    province_source = "outcome"
+    # Found through its outcome, never filtered by province: no index of its own (under
+    # Citus it is the distribution column, which needs none).
+    province_code = models.CharField(max_length=4, editable=False)
+
     outcome = models.OneToOneField(
         "results.Outcome", on_delete=models.PROTECT, related_name="certificate"
     )

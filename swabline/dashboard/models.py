@@ -1,6 +1,6 @@
 """Rollups that the command center reads, and the alarm thresholds of a campaign.
 
-The counters are kept by database triggers (migration 0002) in the same
+The counters are kept by database triggers (`triggers.py`, installed by migrations) in the same
 transaction as the event that changes them, so every path counts: the station's
 one-call scan, the sync engine, bulk releases, backfill, raw SQL. Nobody writes
 them from Python except `services.rebuild_rollups` (a set-based recount). See
@@ -38,13 +38,17 @@ class SiteCount(models.Model):
     )
     metric = models.CharField(max_length=24)
     n = models.BigIntegerField(default=0)
+    # The site's province, written by the triggers from the counted row: it leads
+    # the key so that a nation-scale deployment shards the counters by province.
+    province_code = models.CharField(max_length=4, editable=False)
 
     class Meta:
         verbose_name = _("site counter")
         verbose_name_plural = _("site counters")
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "site", "metric"], name="dashboard_sitecount_key"
+                fields=["province_code", "campaign", "site", "metric"],
+                name="dashboard_sitecount_key",
             ),
         ]
 
@@ -72,13 +76,15 @@ class HourCount(models.Model):
     metric = models.CharField(max_length=24)
     hour = models.DateTimeField()
     n = models.BigIntegerField(default=0)
+    province_code = models.CharField(max_length=4, editable=False)
 
     class Meta:
         verbose_name = _("hourly counter")
         verbose_name_plural = _("hourly counters")
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "site", "metric", "hour"], name="dashboard_hourcount_key"
+                fields=["province_code", "campaign", "site", "metric", "hour"],
+                name="dashboard_hourcount_key",
             ),
         ]
 

@@ -165,10 +165,15 @@ def rebuild_rollups(campaign: Campaign, *, by: Any | None = None) -> None:
             " (SELECT id FROM places_place WHERE province_code = %(p)s)",
             params,
         )
-        into_sites = "INSERT INTO dashboard_sitecount (campaign_id, site_id, metric, n)"
-        cursor.execute(f"{into_sites} SELECT %(c)s, x.* FROM ({_site_sql()}) x", params)  # noqa: S608 — constants only
-        into_hours = "INSERT INTO dashboard_hourcount (campaign_id, site_id, metric, hour, n)"
-        cursor.execute(f"{into_hours} SELECT %(c)s, x.* FROM ({_hour_sql()}) x", params)  # noqa: S608
+        # A campaign's sites are all in its province.
+        into_sites = (
+            "INSERT INTO dashboard_sitecount (province_code, campaign_id, site_id, metric, n)"
+        )
+        cursor.execute(f"{into_sites} SELECT %(p)s, %(c)s, x.* FROM ({_site_sql()}) x", params)  # noqa: S608 — constants only
+        into_hours = (
+            "INSERT INTO dashboard_hourcount (province_code, campaign_id, site_id, metric, hour, n)"
+        )
+        cursor.execute(f"{into_hours} SELECT %(p)s, %(c)s, x.* FROM ({_hour_sql()}) x", params)  # noqa: S608
         cursor.execute(f"INSERT INTO dashboard_wardcount (ward_id, registered) {WARD_SQL}", params)
         if connection.vendor == "postgresql":
             # Many rows replaced at once: give the planner fresh numbers for the reads.

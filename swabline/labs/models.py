@@ -58,10 +58,15 @@ class LabCampaignSettings(models.Model):
         return str(self.campaign)
 
 
-class TubeResult(models.Model):
+class TubeResult(CarriesProvince):
     """The lab's result for one tube. At most one is *current* per tube (entered or
     released); a correction supersedes the released one and keeps it in history.
     Nothing reaches a person before `state` is released (two-step release)."""
+
+    province_source = "tube"
+    # Found through its tube, never filtered by province: no index of its own (under
+    # Citus it is the distribution column, which needs none).
+    province_code = models.CharField(max_length=4, editable=False)
 
     tube = models.ForeignKey("sampling.Tube", on_delete=models.PROTECT, related_name="results")
     # Led by the review-queue and recent-entries indexes below.

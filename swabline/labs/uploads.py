@@ -758,9 +758,11 @@ def _insert(by: Any, upload: ResultUpload) -> int:
         cursor.execute(
             f"""
             INSERT INTO labs_tuberesult (tube_id, lab_id, value, ct_values, method, well, run_id,
-                source, upload_id, state, "current", entered_by_id, entered_at, amendment_reason)
-            SELECT n.tube_id, %s, n.value, {ct}, '', n.well, n.run_id, %s, %s, %s, %s, %s, %s, ''
-            FROM {CLASSIFIED} n WHERE n.kind = 'new'
+                source, upload_id, state, "current", entered_by_id, entered_at, amendment_reason,
+                province_code)
+            SELECT n.tube_id, %s, n.value, {ct}, '', n.well, n.run_id, %s, %s, %s, %s, %s, %s, '',
+                t.province_code
+            FROM {CLASSIFIED} n JOIN sampling_tube t ON t.id = n.tube_id WHERE n.kind = 'new'
             """,  # noqa: S608
             [upload.lab_id, ResultSource.UPLOAD, upload.pk, ResultState.ENTERED, True, by.pk,
              timezone.now()],

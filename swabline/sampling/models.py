@@ -115,8 +115,13 @@ class LabelBatch(models.Model):
         return f"{self.campaign} #{self.pk} ({self.count})"
 
 
-class TubeLabel(models.Model):
+class TubeLabel(CarriesProvince):
     """One printed (or supplier) label; `used_at` is set when a tube is opened with it."""
+
+    province_source = "campaign"
+    # Found by its code, never filtered by province: no index of its own (under
+    # Citus it is the distribution column, which needs none).
+    province_code = models.CharField(max_length=4, editable=False)
 
     code = models.CharField(_("code"), max_length=MAX_CODE_LENGTH, unique=True)
     batch = models.ForeignKey(LabelBatch, on_delete=models.CASCADE, related_name="labels")

@@ -392,7 +392,13 @@ def generate_label_batch(
         made = 0
         while made < count:  # codes are random: a clash with an old label is retried
             rows = [
-                TubeLabel(code=code, batch=batch, campaign=campaign, site=site)
+                TubeLabel(
+                    code=code,
+                    batch=batch,
+                    campaign=campaign,
+                    site=site,
+                    province_code=campaign.province_code,
+                )
                 for code in labels.new_codes(count - made)
             ]
             TubeLabel.objects.bulk_create(rows, ignore_conflicts=True)
@@ -424,7 +430,16 @@ def register_supplier_labels(
             created_by=by,
         )  # fmt: skip
         TubeLabel.objects.bulk_create(
-            [TubeLabel(code=c, batch=batch, campaign=campaign, site=site) for c in cleaned]
+            [
+                TubeLabel(
+                    code=c,
+                    batch=batch,
+                    campaign=campaign,
+                    site=site,
+                    province_code=campaign.province_code,
+                )
+                for c in cleaned
+            ]
         )
         _audit_batch(by, batch)
     return batch

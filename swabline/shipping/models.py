@@ -79,8 +79,13 @@ class Shipment(CarriesProvince):
         return Scope(place_path=self.site.ward.path, site_id=self.site_id, lab_id=self.lab_id)
 
 
-class ShipmentTube(models.Model):
+class ShipmentTube(CarriesProvince):
     """A tube on a shipment's manifest, and whether the lab found it in the box."""
+
+    province_source = "shipment"
+    # Found through its shipment, never filtered by province: no index of its own (under
+    # Citus it is the distribution column, which needs none).
+    province_code = models.CharField(max_length=4, editable=False)
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="items")
     tube = models.ForeignKey("sampling.Tube", on_delete=models.PROTECT, related_name="shipments")
@@ -144,9 +149,14 @@ class ReceiptDiscrepancy(models.Model):
         return f"{self.kind} {self.tube_code}"
 
 
-class ReceiptScan(models.Model):
+class ReceiptScan(CarriesProvince):
     """One code the lab scanned out of a shipment's box before pressing "receive":
     kept on the server so a reloaded page or a second bench computer loses nothing."""
+
+    province_source = "shipment"
+    # Found through its shipment, never filtered by province: no index of its own (under
+    # Citus it is the distribution column, which needs none).
+    province_code = models.CharField(max_length=4, editable=False)
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="scans")
     code = models.CharField(_("scanned code"), max_length=40)

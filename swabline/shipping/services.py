@@ -269,7 +269,15 @@ def add_tubes(*, by: Any, shipment: Shipment, codes: Sequence[str]) -> tuple[int
         if errors:
             raise ValidationError(errors)
         ShipmentTube.objects.bulk_create(
-            [ShipmentTube(shipment=shipment, tube=t, added_by=by) for t in new]
+            [
+                ShipmentTube(
+                    shipment=shipment,
+                    tube=t,
+                    added_by=by,
+                    province_code=shipment.province_code,
+                )
+                for t in new
+            ]
         )
         audit.record(
             by=by,
@@ -523,7 +531,13 @@ def _record_scans(by: Any, shipment: Shipment, codes: list[str], now: Any) -> No
     tubes = dict(Tube.objects.filter(code__in=codes).values_list("code", "pk"))
     ReceiptScan.objects.bulk_create(
         [
-            ReceiptScan(shipment=shipment, code=c, tube_id=tubes.get(c), scanned_by=by)
+            ReceiptScan(
+                shipment=shipment,
+                code=c,
+                tube_id=tubes.get(c),
+                scanned_by=by,
+                province_code=shipment.province_code,
+            )
             for c in codes
         ],
         ignore_conflicts=True,
@@ -595,7 +609,16 @@ def _accept_names_missing(
         tube_id=Subquery(Tube.objects.filter(code=OuterRef("code")).values("pk")[:1])
     )
     ShipmentTube.objects.bulk_create(
-        [ShipmentTube(shipment=shipment, tube=t, added_by=by, scanned_at=now) for t in made]
+        [
+            ShipmentTube(
+                shipment=shipment,
+                tube=t,
+                added_by=by,
+                scanned_at=now,
+                province_code=shipment.province_code,
+            )
+            for t in made
+        ]
     )
     ReceiptDiscrepancy.objects.bulk_create(
         [
