@@ -72,6 +72,6 @@ def test_unknown_or_garbage_token_is_401(client, world):
 def test_expired_token_is_refused(client, world):
     from django.utils import timezone
 
-    token = _post(client, {"username": "ward_a", "password": PASSWORD}).json()["token"]
+    token = _post(client, {"username": "labtech_a", "password": PASSWORD}).json()["token"]
     ApiToken.objects.update(expires_at=timezone.now())
     assert client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
