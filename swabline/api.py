@@ -10,11 +10,12 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import django_auth
 
 from swabline.accounts.api import router as accounts_router
-from swabline.accounts.auth import TokenAuth
+from swabline.accounts.auth import ScopeRefused, TokenAuth
 from swabline.accounts.enums import ApiScope as S
 from swabline.backfill.api import router as backfill_router
 from swabline.certificates.api import router as certificates_router
 from swabline.dashboard.api import router as dashboard_router
+from swabline.interop.api import problem as fhir_problem
 from swabline.interop.api import router as interop_router
 from swabline.labs.api import router as labs_router
 from swabline.lookup.api import router as lookup_router
@@ -56,14 +57,14 @@ ROUTER_SCOPES: dict[str, tuple[str, ...]] = {
     "/auth": (),  # /me and revoking work with any valid token
     "/places": (S.STATION, S.LAB, S.PARTNER, S.REPORTS),
     "": (S.STATION, S.PARTNER, S.REPORTS),  # people
-    "/station": (S.STATION,),
+    "/station": (S.STATION, S.REPORTS),  # officials follow tubes and sites
     "/shipments": (S.STATION, S.LAB),
     "/labs": (S.LAB,),
     "/results": (S.LAB,),
     "/lookup": (S.REPORTS,),
     "/notifications": (S.REPORTS,),
     "/certificates": (S.REPORTS,),
-    "/fhir": (S.PARTNER,),
+    "/fhir": (S.PARTNER, S.REPORTS),  # partners, and staff who may export data
     "/backfill": (S.STATION,),
     "/dashboard": (S.REPORTS,),
     "/reports": (S.REPORTS,),
@@ -96,6 +97,13 @@ def unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
     from django.utils.translation import gettext as _
 
     return api.create_response(request, {"detail": _("Authentication required.")}, status=401)
+
+
+@api.exception_handler(ScopeRefused)
+def scope_refused(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if request.path.startswith("/api/v1/fhir/"):
+        return fhir_problem(403, "forbidden", str(exc))
+    return api.create_response(request, {"detail": str(exc)}, status=403)
 
 
 @api.exception_handler(ValidationError)

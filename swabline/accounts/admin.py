@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _

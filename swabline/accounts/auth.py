@@ -28,7 +28,6 @@ from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from swabline.accounts.enums import ApiScope
@@ -131,6 +130,11 @@ for _model in (ApiToken, Assignment, User):
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class ScopeRefused(Exception):
+    """A valid token without the scope an operation needs: 403 (swabline/api.py
+    renders it, as an OperationOutcome under /fhir)."""
+
+
 class TokenAuth(HttpBearer):
     """Bearer tokens. `scopes`: the token must carry one of them (none named: any
     valid token, as for /auth/me); a READ_ONLY token may only read unless
@@ -148,7 +152,7 @@ class TokenAuth(HttpBearer):
             return None
         refusal = self.refusal(user.api_token, request.method or "GET")
         if refusal:
-            raise HttpError(403, refusal)
+            raise ScopeRefused(refusal)
         request.user = user
         return user
 

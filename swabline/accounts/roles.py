@@ -68,7 +68,7 @@ ROLE_API_SCOPES: dict[str, frozenset[ApiScope]] = {
     Role.ADMIN: frozenset(ApiScope),
     Role.OFFICIAL: frozenset({ApiScope.REPORTS}),
     Role.SAMPLER: frozenset({ApiScope.STATION}),
-    Role.DATA_ENTRY: frozenset({ApiScope.STATION}),
+    Role.DATA_ENTRY: frozenset({ApiScope.STATION, ApiScope.REPORTS}),
     Role.COURIER: frozenset({ApiScope.STATION}),
     Role.LAB_TECHNICIAN: frozenset({ApiScope.LAB}),
     Role.LAB_SUPERVISOR: frozenset({ApiScope.LAB}),

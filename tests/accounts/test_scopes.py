@@ -57,6 +57,7 @@ def test_a_token_without_the_scope_gets_403(world):
     assert refused.status_code == 403
     assert refused.json() == {"detail": "This token's scopes do not allow this operation."}
     assert client.get("/api/v1/fhir/DiagnosticReport", **_bearer(raw)).status_code == 403
+    assert client.get("/api/v1/dashboard/progress", **_bearer(raw)).status_code == 403
     # /me and revoking need no scope.
     me = client.get("/api/v1/auth/me", **_bearer(raw))
     assert me.json()["scopes"] == ["lab"]
@@ -92,7 +93,7 @@ def test_default_scopes_follow_the_roles(world):
         "admin": ["lab", "partner", "reports", "station"],
         "province": ["reports"],
         "sampler_a": ["station"],
-        "dataentry_a": ["station"],
+        "dataentry_a": ["reports", "station"],
         "courier_a": ["station"],
         "labtech_a": ["lab"],
         "labsupervisor_a": ["lab"],

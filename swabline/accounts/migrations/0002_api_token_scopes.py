@@ -6,7 +6,7 @@ _ROLE_SCOPES = {
     "admin": ["lab", "partner", "reports", "station"],
     "official": ["reports"],
     "sampler": ["station"],
-    "data_entry": ["station"],
+    "data_entry": ["reports", "station"],
     "courier": ["station"],
     "lab_technician": ["lab"],
     "lab_supervisor": ["lab"],
