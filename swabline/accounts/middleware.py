@@ -9,8 +9,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.dispatch import receiver
 from django.urls import reverse
 
 from swabline.accounts import twofactor
@@ -36,6 +38,15 @@ class IdleSessionMiddleware:
             elif not isinstance(last, int) or now - last >= settings.SESSION_IDLE_TOUCH_SECONDS:
                 session[LAST_SEEN_KEY] = now
         return self.get_response(request)
+
+
+@receiver(user_logged_in, dispatch_uid="swabline-idle-session-login")
+def _stamp_login(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
+    """A new session starts its idle clock at login (so its first request writes
+    nothing)."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session[LAST_SEEN_KEY] = int(time.time())
 
 
 @cache
