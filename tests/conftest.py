@@ -35,7 +35,7 @@ def pytest_configure(config: Any) -> None:
     from django.conf import settings
 
     # Second factor stays on in tests; force_login gives a fully logged-in user.
-    Client.force_login = _force_login_verified  # type: ignore[method-assign]
+    Client.force_login = _force_login_verified  # type: ignore[method-assign,assignment]
 
     # Hashing with the production hasher costs ~0.3 s per user; tests make hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
@@ -14,7 +15,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,7 @@ def _three_failures(settings):
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
 
 
-def _form(username: str, password: str, ip: str = "10.0.0.1", **extra: str):
+def _form(username: str, password: str, ip: str = "10.0.0.1", **extra: Any):
     return Client().post(
         "/accounts/login/",
         {"username": username, "password": password},
@@ -32,7 +33,7 @@ def _form(username: str, password: str, ip: str = "10.0.0.1", **extra: str):
     )
 
 
-def _token(username: str, password: str, ip: str = "10.0.0.1", **extra: str):
+def _token(username: str, password: str, ip: str = "10.0.0.1", **extra: Any):
     return Client().post(
         "/api/v1/auth/token",
         json.dumps({"username": username, "password": password}),

@@ -5,6 +5,7 @@ their roles do not give."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -18,10 +19,10 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
-def _bearer(raw: str) -> dict[str, str]:
+def _bearer(raw: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}", **EN}
 
 

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import time
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
@@ -26,7 +27,7 @@ from tests.otp import authenticator, code_for
 
 pytestmark = pytest.mark.django_db
 
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 def _password_login(username: str) -> Client:
