@@ -12,10 +12,11 @@ from django.test import Client
 
 from swabline.accounts import services
 from swabline.accounts.auth import TokenAuth
-from swabline.accounts.enums import ApiScope
+from swabline.accounts.enums import ApiScope, Role
 from swabline.accounts.models import ApiToken
 from swabline.api import PUBLIC_OPERATIONS, ROUTER_SCOPES, api
 from tests.conftest import PASSWORD
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +143,33 @@ def test_a_wrong_place_is_still_refused_with_the_right_scope(world):
     _, raw = services.issue_token(user=world.users["labtech_b"], name="t", scopes=["lab"])
     response = Client().get(f"/api/v1/labs/{world.lab_a.public_id}/worklist", **_bearer(raw))
     assert response.status_code == 404
+
+
+def test_a_registration_with_a_token_needs_the_station_or_partner_scope(world):
+    """POST /registrations is public, but a token sent with it (a partner app's, to
+    lift the rate limit) is held to its scopes too."""
+    partner = UserFactory.create(username="partner_app")
+    services.assign(user=partner, role=Role.PARTNER, by=None)
+    payload = json.dumps(
+        {
+            "members": [{"full_name": "Võ Thị Sáu", "birth": "1933", "sex": "F"}],
+            "phone": "0912345678",
+            "ward_code": world.ward_a.code,
+        }
+    )
+
+    def register(raw: str):
+        return Client().post(
+            "/api/v1/registrations", payload, content_type="application/json", **_bearer(raw)
+        )
+
+    _, full = services.issue_token(user=partner, name="app")
+    assert register(full).status_code == 201
+    _, read_only = services.issue_token(
+        user=partner, name="ro", scopes=[ApiScope.PARTNER, ApiScope.READ_ONLY]
+    )
+    assert register(read_only).json() == {"detail": "This token may only read."}
+    _, lab_only = services.issue_token(user=world.users["admin"], name="lab", scopes=["lab"])
+    refused = register(lab_only)
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "This token's scopes do not allow this operation."}
