@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import django_auth
 
 from swabline.accounts.api import router as accounts_router
-from swabline.accounts.auth import TokenAuth
+from swabline.accounts.auth import ScopeRefused, TokenAuth
+from swabline.accounts.enums import ApiScope as S
 from swabline.backfill.api import router as backfill_router
 from swabline.certificates.api import router as certificates_router
 from swabline.dashboard.api import router as dashboard_router
+from swabline.interop.api import problem as fhir_problem
 from swabline.interop.api import router as interop_router
 from swabline.labs.api import router as labs_router
 from swabline.lookup.api import router as lookup_router
@@ -44,20 +49,47 @@ PUBLIC_OPERATIONS = frozenset(
     }
 )
 
-api.add_router("/auth", accounts_router)
-api.add_router("/places", places_router)
-api.add_router("", people_router)
-api.add_router("/station", station_router)
-api.add_router("/shipments", shipping_router)
-api.add_router("/labs", labs_router)
-api.add_router("/results", results_router)
-api.add_router("/lookup", lookup_router)
-api.add_router("/notifications", notifications_router)
-api.add_router("/certificates", certificates_router)
-api.add_router("/fhir", interop_router)
-api.add_router("/backfill", backfill_router)
-api.add_router("/dashboard", dashboard_router)
-api.add_router("/reports", reports_router)
+# Each router names the token scopes that open it (docs/security.md, "Stolen API
+# token"); operations marked auth=None stay public, and the station router also takes
+# the station web app's session. A router mounted without scopes fails
+# tests/accounts/test_scopes.py::test_every_router_declares_its_scopes.
+ROUTER_SCOPES: dict[str, tuple[str, ...]] = {
+    "/auth": (),  # /me and revoking work with any valid token
+    "/places": (S.STATION, S.LAB, S.PARTNER, S.REPORTS),
+    "": (S.STATION, S.PARTNER, S.REPORTS),  # people
+    "/station": (S.STATION, S.REPORTS),  # officials follow tubes and sites
+    "/shipments": (S.STATION, S.LAB),
+    "/labs": (S.LAB,),
+    "/results": (S.LAB,),
+    "/lookup": (S.REPORTS,),
+    "/notifications": (S.REPORTS,),
+    "/certificates": (S.REPORTS,),
+    "/fhir": (S.PARTNER, S.REPORTS),  # partners, and staff who may export data
+    "/backfill": (S.STATION,),
+    "/dashboard": (S.REPORTS,),
+    "/reports": (S.REPORTS,),
+}
+_ROUTERS = [
+    ("/auth", accounts_router),
+    ("/places", places_router),
+    ("", people_router),
+    ("/station", station_router),
+    ("/shipments", shipping_router),
+    ("/labs", labs_router),
+    ("/results", results_router),
+    ("/lookup", lookup_router),
+    ("/notifications", notifications_router),
+    ("/certificates", certificates_router),
+    ("/fhir", interop_router),
+    ("/backfill", backfill_router),
+    ("/dashboard", dashboard_router),
+    ("/reports", reports_router),
+]
+for _prefix, _router in _ROUTERS:
+    _auth: list[Any] = [TokenAuth(*ROUTER_SCOPES[_prefix])]
+    if _router is station_router:
+        _auth.append(django_auth)
+    api.add_router(_prefix, _router, auth=_auth)
 
 
 @api.exception_handler(AuthenticationError)
@@ -65,6 +97,13 @@ def unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
     from django.utils.translation import gettext as _
 
     return api.create_response(request, {"detail": _("Authentication required.")}, status=401)
+
+
+@api.exception_handler(ScopeRefused)
+def scope_refused(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if request.path.startswith("/api/v1/fhir/"):
+        return fhir_problem(403, "forbidden", str(exc))
+    return api.create_response(request, {"detail": str(exc)}, status=403)
 
 
 @api.exception_handler(ValidationError)

@@ -7,6 +7,7 @@ process refuses to start without a real SECRET_KEY and ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -46,6 +47,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "django_tasks",
     "django_tasks_db",
     "swabline.core",
@@ -77,10 +82,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: which OTP device verified this session (django-otp),
+    # sessions idle too long end, and officials, supervisors and admins who have not
+    # passed their second factor are sent to it (swabline.accounts.middleware).
+    "django_otp.middleware.OTPMiddleware",
+    "swabline.accounts.middleware.IdleSessionMiddleware",
+    "swabline.accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "swabline.core.middleware.RequestLogMiddleware",
     "swabline.core.db_router.ReplicaReadsMiddleware",
+    # Near the end, as django-axes asks: turns a locked-out login into its lock-out page.
+    "axes.middleware.AxesMiddleware",
     # Last, so its process_exception runs first: a refused audit write answers 503.
     "swabline.audit.middleware.AuditFailureMiddleware",
 ]
@@ -154,6 +167,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+# A session unused this long ends (on top of the absolute SESSION_COOKIE_AGE); the
+# last activity is written at most once a minute (SESSION_IDLE_TOUCH_SECONDS).
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_IDLE_TOUCH_SECONDS = env_int("SESSION_IDLE_TOUCH_SECONDS", 60)
+# Second factor (TOTP, with backup codes): required of these roles and of superusers.
+# Development and demos may turn it off (REQUIRE_TWO_FACTOR=0); tests run with it on.
+REQUIRE_TWO_FACTOR = env_bool("REQUIRE_TWO_FACTOR", True)
+TWO_FACTOR_ROLES = env_list("TWO_FACTOR_ROLES", "admin,official,lab_supervisor")
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Swabline")
+# Login lock-out (django-axes): this many failures for one username from one address
+# lock that pair for AXES_COOLOFF_MINUTES; the web form and POST /api/v1/auth/token
+# count alike. A successful login clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "swabline.accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Axes would log usernames and addresses and keep a log of every login: our audit and
+# request logs hold what we need, and the log-PII rule forbids the rest.
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
 
 # --- Internationalisation -------------------------------------------------------
@@ -231,6 +270,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # django-axes reports every reset of a failure count at INFO.
+        "axes": {"level": "WARNING"},
     },
 }
 

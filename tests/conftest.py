@@ -34,12 +34,28 @@ PASSWORD = "correct-horse-battery"
 def pytest_configure(config: Any) -> None:
     from django.conf import settings
 
+    # Second factor stays on in tests; force_login gives a fully logged-in user.
+    Client.force_login = _force_login_verified  # type: ignore[method-assign,assignment]
+
     # Hashing with the production hasher costs ~0.3 s per user; tests make hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests compare the dashboard with a recount right after each change: no cached
     # figures unless a test asks for them (the default serves them for 10 s).
     settings.DASHBOARD_CACHE_SECONDS = 0
     os.makedirs(settings.STATIC_ROOT, exist_ok=True)
+
+
+_plain_force_login = Client.force_login
+
+
+def _force_login_verified(self: Client, user: Any, backend: str | None = None) -> None:
+    """Client.force_login, then, for a user who needs a second factor, the session
+    marked verified as django_otp.login() does (tests.otp.verify_session)."""
+    from tests.otp import needs_second_factor, verify_session
+
+    _plain_force_login(self, user, backend)
+    if needs_second_factor(user):
+        verify_session(self, user)
 
 
 @pytest.fixture(autouse=True)

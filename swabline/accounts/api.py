@@ -5,11 +5,12 @@ from datetime import datetime
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
-from ninja.errors import HttpError
+from ninja import Router, Schema, Status
 
-from swabline.accounts import services
+from swabline.accounts import services, twofactor
 from swabline.accounts.auth import TokenAuth
+from swabline.accounts.enums import ApiScope
+from swabline.accounts.lockout import cooloff_minutes, locked_message
 from swabline.accounts.models import ApiToken, User
 from swabline.accounts.permissions import grants, permissions_of
 
@@ -20,12 +21,21 @@ class TokenRequest(Schema):
     username: str
     password: str
     name: str = "api"
+    # ApiScope values; omitted: every scope the user's roles allow (not read_only).
+    scopes: list[ApiScope] | None = None
+    # The authenticator's code (or a backup code), for users who need a second factor.
+    otp: str = ""
 
 
 class TokenOut(Schema):
     token: str
     token_type: str = "Bearer"  # noqa: S105
     expires_at: datetime
+    scopes: list[str]
+
+
+class Refused(Schema):
+    detail: str
 
 
 class GrantOut(Schema):
@@ -41,6 +51,7 @@ class MeOut(Schema):
     public_id: str
     roles: list[GrantOut]
     permissions: list[str]
+    scopes: list[str]
 
 
 class RevokedOut(Schema):
@@ -48,17 +59,41 @@ class RevokedOut(Schema):
 
 
 @router.post(
-    "/token", response={200: TokenOut}, auth=None, summary="Exchange a password for a token"
+    "/token",
+    response={200: TokenOut, 401: Refused, 403: Refused, 429: Refused},
+    auth=None,
+    summary="Exchange a password for a token",
 )
-def create_token(request: HttpRequest, payload: TokenRequest) -> TokenOut:
+def create_token(request: HttpRequest, payload: TokenRequest) -> Status:
+    """Failures count towards the login lock-out like the web form's (django-axes):
+    a locked username and address pair gets 429 even with the right password. Users
+    who need a second factor must send its code as `otp`."""
     user = authenticate(request, username=payload.username, password=payload.password)
+    if getattr(request, "axes_locked_out", False):
+        return Status(429, Refused(detail=locked_message(cooloff_minutes())))
     if user is None or not isinstance(user, User):
-        raise HttpError(401, _("Wrong username or password."))
-    token, raw = services.issue_token(user=user, name=payload.name)
-    return TokenOut(token=raw, expires_at=token.expires_at)
+        return Status(401, Refused(detail=_("Wrong username or password.")))
+    if (
+        twofactor.requires_two_factor(user)
+        and twofactor.verify(user=user, code=payload.otp) is None
+    ):
+        return Status(
+            401, Refused(detail=_("This account needs the code from its authenticator (otp)."))
+        )
+    try:
+        scopes = None if payload.scopes is None else [str(s) for s in payload.scopes]
+        token, raw = services.issue_token(user=user, name=payload.name, scopes=scopes)
+    except services.ScopeError as exc:
+        detail = _("Your roles do not allow these scopes: %(scopes)s") % {
+            "scopes": ", ".join(exc.scopes)
+        }
+        return Status(403, Refused(detail=detail))
+    return Status(200, TokenOut(token=raw, expires_at=token.expires_at, scopes=token.scopes))
 
 
-@router.delete("/token", response=RevokedOut, auth=TokenAuth(), summary="Revoke this token")
+@router.delete(
+    "/token", response=RevokedOut, auth=TokenAuth(any_method=True), summary="Revoke this token"
+)
 def revoke_token(request: HttpRequest) -> RevokedOut:
     user = request.user
     token: ApiToken = user.api_token  # type: ignore[union-attr]
@@ -82,4 +117,5 @@ def me(request: HttpRequest) -> MeOut:
             for g in grants(user)
         ],
         permissions=sorted(permissions_of(user)),
+        scopes=list(user.api_token.scopes),  # type: ignore[union-attr]
     )

@@ -27,8 +27,10 @@ from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 
+from swabline.accounts.enums import ApiScope
 from swabline.accounts.models import ApiToken, Assignment, User, hash_token
 from swabline.accounts.permissions import Grant, grants
 
@@ -125,9 +127,40 @@ for _model in (ApiToken, Assignment, User):
     post_delete.connect(_forget_all, sender=_model, dispatch_uid=f"auth-cache-delete-{_model}")
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ScopeRefused(Exception):
+    """A valid token without the scope an operation needs: 403 (swabline/api.py
+    renders it, as an OperationOutcome under /fhir)."""
+
+
 class TokenAuth(HttpBearer):
+    """Bearer tokens. `scopes`: the token must carry one of them (none named: any
+    valid token, as for /auth/me); a READ_ONLY token may only read unless
+    `any_method` (revoking itself). A token that is valid but lacks the scope gets
+    403, not 401: it authenticated, it is not allowed here."""
+
+    def __init__(self, *scopes: str, any_method: bool = False) -> None:
+        super().__init__()
+        self.scopes = frozenset(scopes)
+        self.any_method = any_method
+
     def authenticate(self, request: HttpRequest, token: str) -> Any | None:
         user = user_for_token(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            return None
+        refusal = self.refusal(user.api_token, request.method or "GET")
+        if refusal:
+            raise ScopeRefused(refusal)
+        request.user = user
         return user
+
+    def refusal(self, token: ApiToken, method: str) -> str:
+        """Why `token` may not call this operation with `method` ("" if it may)."""
+        held = set(token.scopes)
+        if self.scopes and not self.scopes & held:
+            return _("This token's scopes do not allow this operation.")
+        if ApiScope.READ_ONLY in held and not self.any_method and method not in _SAFE_METHODS:
+            return _("This token may only read.")
+        return ""

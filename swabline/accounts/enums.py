@@ -52,3 +52,15 @@ class ScopeKind(models.TextChoices):
     PLACE = "place", _("Place and everything under it")
     SITE = "site", _("Site")
     LAB = "lab", _("Lab")
+
+
+class ApiScope(models.TextChoices):
+    """What an API token may be used for. Each API router names the scopes that
+    open it (swabline/api.py); the user's permissions still decide what and where.
+    READ_ONLY narrows instead of opening: such a token may only read (GET)."""
+
+    STATION = "station", _("Station devices: sampling, shipping, backfill, people")
+    LAB = "lab", _("Lab systems: worklists, results, receiving tubes")
+    PARTNER = "partner", _("Partner apps: FHIR, consented results, registrations")
+    REPORTS = "reports", _("Dashboards and reports")
+    READ_ONLY = "read_only", _("Read only")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from swabline.accounts.enums import ApiScope, Role, ScopeKind
 from swabline.accounts.enums import Permission as P
-from swabline.accounts.enums import Role, ScopeKind
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.ADMIN: frozenset(P),
@@ -61,4 +61,17 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.LAB_TECHNICIAN: frozenset({ScopeKind.LAB}),
     Role.LAB_SUPERVISOR: frozenset({ScopeKind.LAB}),
     Role.PARTNER: frozenset({ScopeKind.EVERYWHERE, ScopeKind.PLACE}),
+}
+
+# The API scopes a token of a user holding each role may carry (and gets by default).
+# READ_ONLY narrows a token and anyone may ask for it.
+ROLE_API_SCOPES: dict[str, frozenset[ApiScope]] = {
+    Role.ADMIN: frozenset(ApiScope),
+    Role.OFFICIAL: frozenset({ApiScope.REPORTS}),
+    Role.SAMPLER: frozenset({ApiScope.STATION}),
+    Role.DATA_ENTRY: frozenset({ApiScope.STATION, ApiScope.REPORTS}),
+    Role.COURIER: frozenset({ApiScope.STATION}),
+    Role.LAB_TECHNICIAN: frozenset({ApiScope.LAB}),
+    Role.LAB_SUPERVISOR: frozenset({ApiScope.LAB}),
+    Role.PARTNER: frozenset({ApiScope.PARTNER}),
 }

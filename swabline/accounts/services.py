@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from swabline.accounts.auth import forget_token
-from swabline.accounts.enums import Role, ScopeKind
+from swabline.accounts.enums import ApiScope, Role, ScopeKind
 from swabline.accounts.models import ApiToken, Assignment, User, hash_token
-from swabline.accounts.roles import ROLE_SCOPES
+from swabline.accounts.roles import ROLE_API_SCOPES, ROLE_SCOPES
 from swabline.audit import services as audit
 from swabline.campaigns.models import Site
 from swabline.labs.models import Lab
@@ -25,9 +25,41 @@ class AssignmentError(ValueError):
     pass
 
 
+class ScopeError(ValueError):
+    """A token was asked for a scope its user's roles do not give."""
+
+    def __init__(self, scopes: list[str]) -> None:
+        super().__init__(", ".join(scopes))
+        self.scopes = scopes
+
+
+def allowed_scopes(user: User) -> set[str]:
+    """The API scopes `user`'s roles let a token carry (READ_ONLY always)."""
+    roles = user.assignments.values_list("role", flat=True)
+    allowed: set[str] = {ApiScope.READ_ONLY}
+    for role in roles:
+        allowed |= ROLE_API_SCOPES.get(role, frozenset())
+    return allowed
+
+
 @transaction.atomic
-def issue_token(*, user: User, name: str, by: User | None = None) -> tuple[ApiToken, str]:
-    """Create a bearer token for `user`; return it with the raw key, shown only once."""
+def issue_token(
+    *, user: User, name: str, by: User | None = None, scopes: list[str] | None = None
+) -> tuple[ApiToken, str]:
+    """Create a bearer token for `user`; return it with the raw key, shown only once.
+
+    `scopes` (ApiScope values) narrow what the token opens; by default it gets every
+    scope the user's roles allow except READ_ONLY. Asking for a scope the roles do not
+    allow raises ScopeError and creates nothing.
+    """
+    allowed = allowed_scopes(user)
+    if scopes is None:
+        chosen = sorted(allowed - {ApiScope.READ_ONLY})
+    else:
+        unknown = sorted(set(scopes) - allowed)
+        if unknown:
+            raise ScopeError(unknown)
+        chosen = sorted(set(scopes))
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -35,8 +67,11 @@ def issue_token(*, user: User, name: str, by: User | None = None) -> tuple[ApiTo
         prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
         key_hash=hash_token(raw),
         expires_at=timezone.now() + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+        scopes=chosen,
     )
-    audit.record(by=by or user, action="token.issued", subject=token, name=token.name)
+    audit.record(
+        by=by or user, action="token.issued", subject=token, name=token.name, scopes=chosen
+    )
     return token, raw
 
 

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from swabline.accounts import views
 from swabline.accounts.forms import LoginForm
 
 urlpatterns = [
@@ -12,4 +13,6 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("two-factor/", views.verify, name="two_factor_verify"),
+    path("two-factor/setup/", views.setup, name="two_factor_setup"),
 ]

@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from swabline.accounts.auth import user_for_token
-from swabline.accounts.enums import Permission
+from swabline.accounts.auth import TokenAuth, user_for_token
+from swabline.accounts.enums import ApiScope, Permission
 from swabline.accounts.permissions import get_scoped_or_404, has_permission
 from swabline.audit import services as audit
 from swabline.core.ratelimit import client_ip, hit
@@ -116,7 +116,14 @@ def _partner(request: HttpRequest) -> object | None:
     user = user_for_token(header.removeprefix("Bearer ").strip())
     if user is None or not has_permission(user, Permission.REGISTER_PEOPLE):
         raise HttpError(401, _("This token may not register people."))
+    refusal = REGISTRATION_TOKEN.refusal(user.api_token, "POST")
+    if refusal:
+        raise HttpError(403, refusal)
     return user
+
+
+# The operation is public; a token that comes with it needs one of these scopes.
+REGISTRATION_TOKEN = TokenAuth(ApiScope.STATION, ApiScope.PARTNER)
 
 
 @router.post(

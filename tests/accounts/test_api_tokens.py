@@ -72,6 +72,26 @@ def test_unknown_or_garbage_token_is_401(client, world):
 def test_expired_token_is_refused(client, world):
     from django.utils import timezone
 
-    token = _post(client, {"username": "ward_a", "password": PASSWORD}).json()["token"]
+    token = _post(client, {"username": "labtech_a", "password": PASSWORD}).json()["token"]
     ApiToken.objects.update(expires_at=timezone.now())
     assert client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_the_admin_revokes_through_the_service(client, world):
+    from swabline.accounts import services
+
+    token, raw = services.issue_token(user=world.users["labtech_a"], name="bench")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/v1/auth/me", **auth).status_code == 200  # now cached
+    admin = world.client_for("admin")
+    response = admin.post(
+        "/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [str(token.pk)]}
+    )
+    assert response.status_code == 302
+    assert client.get("/api/v1/auth/me", **auth).status_code == 401  # refused at once
+    event = AuditEvent.objects.get(action="token.revoked")
+    assert event.actor_id == world.users["admin"].pk
+
+
+def test_a_non_admin_cannot_open_the_token_admin(world):
+    assert world.client_for("province").get("/admin/accounts/apitoken/").status_code == 302

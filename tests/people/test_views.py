@@ -9,6 +9,7 @@ from django.urls import reverse
 from swabline.people.enums import DeclarationSource, Sex
 from swabline.people.models import Person
 from swabline.people.services import PersonInput, register_person
+from tests.otp import authenticator, code_for
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,9 @@ def test_api_registration_search_get_and_merge(client, world):
     assert {e["field"] for e in response.json()["errors"]} == {"full_name", "birth"}
 
     token = client.post(
-        "/api/v1/auth/token", json.dumps({"username": "ward_a", "password": "correct-horse-battery"}),
+        "/api/v1/auth/token",
+        json.dumps({"username": "ward_a", "password": "correct-horse-battery",
+                    "otp": code_for(authenticator(world.users["ward_a"]))}),  # an official: second factor
         content_type="application/json",
     ).json()["token"]  # fmt: skip
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
@@ -141,7 +144,9 @@ def test_api_registration_search_get_and_merge(client, world):
     )
 
     other_token = client.post(
-        "/api/v1/auth/token", json.dumps({"username": "ward_b", "password": "correct-horse-battery"}),
+        "/api/v1/auth/token",
+        json.dumps({"username": "ward_b", "password": "correct-horse-battery",
+                    "otp": code_for(authenticator(world.users["ward_b"]))}),
         content_type="application/json",
     ).json()["token"]  # fmt: skip
     other = {"HTTP_AUTHORIZATION": f"Bearer {other_token}"}

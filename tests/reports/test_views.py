@@ -52,7 +52,7 @@ def table(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
 def test_daily_xlsx_reads_back(world, django_assert_max_num_queries):
     campaign_day(world)
     client = world.client_for("province")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # +1: the 2FA device (django-otp)
         response = client.get(url("daily", world, fmt="xlsx"), **EN)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -249,7 +249,7 @@ def test_daily_pdf_of_many_wards_runs_over_pages(world, django_assert_max_num_qu
         ward = make_place(f"Xã Số {index:02d}", parent=world.province)
         CampaignWard.objects.create(campaign=world.campaign, ward=ward, target_population=100)
     client = world.client_for("province")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # +1: the 2FA device (django-otp)
         response = client.get(url("daily", world, fmt="pdf"), **EN)
     document = pypdfium2.PdfDocument(response.content)
     assert len(document) >= 2
