@@ -44,13 +44,13 @@ TUBES = 4
 BATCH = 4
 
 
-def test_restart_during_sync_loses_nothing_and_doubles_nothing(tmp_path: Path):
+def test_restart_during_sync_loses_nothing_and_doubles_nothing(template_url: str, tmp_path: Path):
     # Not under tmp_path: the cluster runs as the postgres user, who cannot enter
     # pytest's private temporary folders.
     with cluster(Path(tempfile.mkdtemp(prefix="swabline-faults-pg-"))) as pg:
         env = child_env(pg.url)
         began = time.monotonic()
-        run_python(env, "manage.py", "migrate", "--no-input", "-v0", "--skip-checks")
+        pg.load(template_url)  # the session's migrated database
         tubes = STATIONS * TUBES
         seed = json.loads(run_python(env, "-m", "tests.faults.seed", str(tubes), str(tubes * POOL)))
         port = free_port(WEB_PORTS)
