@@ -1,6 +1,6 @@
 """The SMS gateway down for a while, through the real worker (issue #8, faults).
 
-60 results are released (their SMS rows written by the release, `killseed`), and
+30 results are released (their SMS rows written by the release, `killseed`), and
 `manage.py notifications_worker` runs as a subprocess, retrying with a 1 s backoff
 base. The gateway is first not there at all (nothing listens on its port: every
 send is refused), then comes up answering 503, then heals. Afterwards every message
@@ -31,7 +31,7 @@ from tests.notifications.gateway import Gateway
 
 pytestmark = pytest.mark.faults
 
-PEOPLE = 60
+PEOPLE = 30
 
 
 def statuses(url: str) -> dict[tuple[str, str], int]:

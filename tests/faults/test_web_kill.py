@@ -1,6 +1,6 @@
 """kill -9 of the web process in the middle of requests (issue #8, faults).
 
-granian serves swabline (two workers) against a database of the test's own. Six
+granian serves swabline (a worker of four threads) against a database of the test's own. Six
 stations register people and scan them into tubes, one request per act, as phones
 online do. Once a third of the requests are answered the whole granian process
 group is SIGKILLed: requests in flight are cut, the stations get no answer and keep
