@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy swabline tests bench
+	$(VENV)/bin/mypy swabline tests bench soak
 
 checks: $(VENV)/.installed
 	$(PY) manage.py check

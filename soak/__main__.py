@@ -30,9 +30,10 @@ from typing import Any
 import psutil
 import psycopg
 
+from tests.faults.procs import WEB_PORTS, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-PORTS = range(8630, 8640)
 START = "<!-- soak:results:start -->"
 END = "<!-- soak:results:end -->"
 # The goals the load doubles, and the latency each request type must keep.
@@ -66,19 +67,6 @@ class Settings:
             os.environ.get("SOAK_OUTPUT", ROOT / "docs" / "performance.md")
         )
     )
-
-
-def free_port() -> int:
-    import socket
-
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("soak: no free port in 8630-8639")
 
 
 def fresh_database(url: str) -> None:
@@ -136,7 +124,7 @@ def run(s: Settings, work: Path) -> dict[str, Any]:
     data = work / "data.json"
     print(python(env, "-m", "soak.seed", "prepare", str(data), str(s.scan_people),
                  str(s.lab_tubes)).strip())  # fmt: skip
-    port = free_port()
+    port = free_port(WEB_PORTS)  # the faults part's ports, as its tests use
     server = subprocess.Popen(
         [sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1", "--no-ws",
          "--host", HOST, "--port", str(port), "--workers", str(s.workers),

@@ -85,8 +85,11 @@ class Station(FastHttpUser):
             return result
 
     def register(self) -> str | None:
-        n = random.randrange(10**9)
-        name = " ".join(SYLLABLES[n // 30**k % 30] for k in range(4))
+        # Five syllables (24 million names) and a date of birth drawn apart: two
+        # walk-ins never match one person (who would then be "already sampled").
+        n = random.getrandbits(64)
+        name = " ".join(SYLLABLES[n // 30**k % 30] for k in range(5))
+        n >>= 32
         body = {
             "id": str(uuid.uuid4()), "site": DATA["site"], "device_id": f"soak-{self.number}",
             "full_name": f"Khách {name}", "birth": f"{1 + n % 28:02d}/{1 + n % 12:02d}/{1940 + n % 60}",

@@ -68,6 +68,7 @@ def prepare(out: str, scan_people: int, lab_tubes: int) -> None:
         tubes.append(tube.code)
         for sample in tube.samples.select_related("person"):
             born = sample.person.birth_date
+            assert born is not None  # the factory's people have a full date of birth
             lookups.append(
                 {"identifier": sample.person.display_code, "day": born.day,
                  "month": born.month, "year": born.year}
