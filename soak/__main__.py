@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,7 @@ def read_failures(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def memory_verdict(rss: list[tuple[float, float]]) -> tuple[str, float, float]:
+def memory_verdict(rss: Sequence[tuple[float, float]]) -> tuple[str, float, float]:
     """Mean RSS of the first and last fifth of the run after the first fifth (warm-up):
     flat when the end is within 10 % (and 50 MiB) of the start."""
     kept = [mb for _, mb in rss[len(rss) // 5 :]]
