@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := swabline.settings
 
-.PHONY: fhir-r4-venv run test lint typecheck checks test-sqlite test-postgres bench vendor messages compilemessages clean
+.PHONY: fhir-r4-venv run test lint typecheck checks test-sqlite test-postgres bench soak vendor messages compilemessages clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy swabline tests bench
+	$(VENV)/bin/mypy swabline tests bench soak
 
 checks: $(VENV)/.installed
 	$(PY) manage.py check
@@ -62,6 +62,12 @@ test: lint typecheck compilemessages checks $(FHIR_R4_VENV)/.installed
 
 bench: $(VENV)/.installed compilemessages
 	$(PY) -m bench
+
+# A campaign day under load (locust → granian + PostgreSQL on 127.0.0.1) for
+# SOAK_MINUTES (default 10); numbers into docs/performance.md; fails on any error.
+SOAK_MINUTES ?= 10
+soak: $(VENV)/.installed compilemessages
+	SOAK_MINUTES=$(SOAK_MINUTES) $(PY) -m soak
 
 vendor: $(VENV)/.installed
 	$(PY) scripts/vendor_static.py

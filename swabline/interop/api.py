@@ -312,6 +312,9 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
         response["X-Progress"] = _progress_text(job)
         response["Retry-After"] = "5"
         return response
+    if job.status == ExportStatus.FAILED and job.failure == exporting.DISK_FULL:
+        text = _("The server ran out of disk space while writing the export. Start it again later.")
+        return problem(500, "exception", text)
     if job.status == ExportStatus.FAILED:
         return problem(500, "exception", _("The export failed. Start it again."))
     return HttpResponse(json.dumps(_manifest(job)), content_type="application/json", status=200)

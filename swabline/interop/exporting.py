@@ -10,6 +10,8 @@ the first time and remembered by id (one entry per pooled tube and per lab).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import shutil
 from collections.abc import Callable
@@ -112,7 +114,8 @@ class Writer:
 
     def abort(self) -> None:
         for out in self.files.values():
-            out.close()
+            with contextlib.suppress(OSError):  # flushing into a full disk fails again
+                out.close()
 
 
 def write_export(
@@ -148,11 +151,24 @@ def write_export(
                     _progress(job, done)
                     if on_progress:
                         on_progress(done)
+        _progress(job, done)
+        return writer.finish()  # closing flushes: a full disk may show only here
     except BaseException:
+        # No partial file is left, whatever stopped us (a full disk, a kill of the
+        # database, a cancel): a retry starts over and the space is free meanwhile.
         writer.abort()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
-    _progress(job, done)
-    return writer.finish()
+
+
+# BulkExport.failure when the disk (or the file size limit) ran out: the status
+# answer then says so in the requester's language (api.export_status).
+DISK_FULL = "disk_full"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the process's file size limit) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def _progress(job: BulkExport, done: int) -> None:

@@ -31,7 +31,8 @@ def run_fhir_export(export_id: str, attempt: int = 1) -> dict[str, Any]:
         return {"export": export_id, "cancelled": True}
     except Exception as exc:
         if attempt >= settings.TASK_MAX_ATTEMPTS:
-            services.fail_export(job, type(exc).__name__)
+            reason = exporting.DISK_FULL if exporting.disk_full(exc) else type(exc).__name__
+            services.fail_export(job, reason)
         log.warning(
             "fhir export attempt failed",
             extra={"export": export_id, "attempt": attempt, "error": type(exc).__name__},

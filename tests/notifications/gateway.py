@@ -34,6 +34,7 @@ class Gateway:
     # (key, nth time seen) -> status code or "timeout"; default 200.
     plan: Callable[[str, int], int | str] = lambda key, nth: 200
     delay: float = 0.0
+    port: int = 0  # 0: any free port; a fixed one lets a test bring the gateway back
     stall: float = 3.0
     requests: list[Seen] = field(default_factory=list)
     sent: Counter[str] = field(default_factory=Counter)  # keys accepted, deduped
@@ -74,7 +75,7 @@ class Gateway:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -1,0 +1,1 @@
+"""`make soak`: a campaign day under load (see soak/README.md)."""
