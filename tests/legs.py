@@ -74,6 +74,10 @@ def main(argv: list[str]) -> int:
     else:
         pg_missing = True
         notes.append(f"postgres: no server answers at {pg_url}")
+    # Tests that start their own servers run in one leg only (tests/deploy/clusters.py).
+    names = ",".join(leg.name for leg in legs)
+    for leg in legs:
+        leg.env["TEST_LEGS"] = names
 
     # One leg after the other by default: side by side, the two legs' Chromium
     # sessions and servers starve each other on two CPUs and the station's timing

@@ -34,6 +34,18 @@ def needs(present: bool, hint: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not present and not os.environ.get("REQUIRE_POSTGRES"), reason=hint)
 
 
+def once_per_run() -> pytest.MarkDecorator:
+    """Tests that start their own servers do the same work whatever the leg's database:
+    when `make test` runs a PostgreSQL leg too (tests/legs.py names the legs), they run
+    there only; a lone SQLite run still runs them."""
+    legs = os.environ.get("TEST_LEGS", "").split(",")
+    sqlite_leg = "DATABASE_URL" not in os.environ
+    return pytest.mark.skipif(
+        sqlite_leg and "postgres" in legs,
+        reason="its own servers: runs once, in the PostgreSQL leg",
+    )
+
+
 def needs_pg_bin() -> pytest.MarkDecorator:
     return needs((PG_BIN / "initdb").exists(), f"PostgreSQL programs not in {PG_BIN}")
 

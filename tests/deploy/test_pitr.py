@@ -10,10 +10,19 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.deploy.clusters import PG_BIN, Cluster, as_postgres, cluster, needs_pg_bin, pg, workdir
+from tests.deploy.clusters import (
+    PG_BIN,
+    Cluster,
+    as_postgres,
+    cluster,
+    needs_pg_bin,
+    once_per_run,
+    pg,
+    workdir,
+)
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "bin" / "pitr-restore.sh"
-pytestmark = [needs_pg_bin()]
+pytestmark = [needs_pg_bin(), once_per_run()]
 
 
 def archived(primary: Cluster) -> None:

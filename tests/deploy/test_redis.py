@@ -18,7 +18,7 @@ from django.test.utils import override_settings
 
 from swabline.core import ratelimit
 from swabline.core.databases import cache_settings
-from tests.deploy.clusters import needs, serving
+from tests.deploy.clusters import needs, once_per_run, serving
 
 REDIS_SERVER = shutil.which("redis-server")
 PORT = 8641
@@ -45,6 +45,7 @@ print(json.dumps([ratelimit.hit("drill", limit=5, window_seconds=3600) for _ in 
 """
 
 
+@once_per_run()
 def test_two_processes_share_one_count(redis_url: str) -> None:
     with override_settings(CACHES=cache_settings(redis_url)):
         here = [ratelimit.hit("drill", limit=5, window_seconds=3600) for _ in range(3)]

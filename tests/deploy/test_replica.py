@@ -14,9 +14,15 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from swabline.audit.models import AuditEvent
 from swabline.core.databases import database_settings
 from swabline.core.db_router import ReplicaRouter, replica_reads
-from tests.deploy.clusters import Cluster, cluster, needs_pg_bin, streaming_replica
+from tests.deploy.clusters import (
+    Cluster,
+    cluster,
+    needs_pg_bin,
+    once_per_run,
+    streaming_replica,
+)
 
-pytestmark = [needs_pg_bin()]
+pytestmark = [needs_pg_bin(), once_per_run()]
 
 PRIMARY, REPLICA = "drill_primary", "drill_replica"
 MAX_LAG = 4.0
