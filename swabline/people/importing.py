@@ -1596,16 +1596,26 @@ class _Progress:
         try:
             if self._side_connection is None:
                 self._side_connection = connections.create_connection(DEFAULT_DB_ALIAS)
-                with self._side_connection.cursor() as cursor:
-                    cursor.execute("SET lock_timeout = '1s'")
+                # One transaction per write, so that the lock timeout is SET LOCAL: behind
+                # pgbouncer in transaction mode a session setting would stay on a server
+                # connection that another client gets next (docs/deploy.md).
+                self._side_connection.set_autocommit(False)
             with self._side_connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
                 cursor.execute(
                     f"UPDATE {table} SET phase = %s, progress_done = %s, progress_total = %s, "  # noqa: S608
                     "heartbeat_at = %s WHERE id = %s",
                     [*values.values(), self.imp.pk],
                 )
+            self._side_connection.commit()
         except DatabaseError:  # progress is best effort
             log.warning("people import progress not written", extra={"import": self.imp.pk})
+            if self._side_connection is not None:
+                try:
+                    self._side_connection.rollback()
+                except DatabaseError:
+                    self._side_connection.close()
+                    self._side_connection = None
 
     def close(self) -> None:
         self.closed = True
