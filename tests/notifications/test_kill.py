@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 
 from swabline.notifications.models import idempotency_key
+from tests.faults.procs import assert_logs_clean
 from tests.notifications.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +91,12 @@ def wait_for(check, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def test_killed_worker_loses_nothing_and_sends_nothing_twice(database_url):
+def test_killed_worker_loses_nothing_and_sends_nothing_twice(database_url, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "swabline.settings",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
         "NOTIFY_CHANNELS": "sms",
         "NOTIFY_SMS_BACKEND": "http",
         "NOTIFY_BATCH_SIZE": str(BATCH),
@@ -111,7 +112,9 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(database_url):
     with Gateway(delay=0.05) as gateway:
         env["NOTIFY_SMS_URL"] = gateway.url
         command = [sys.executable, "manage.py", "notifications_worker"]
-        first = subprocess.Popen(command, cwd=ROOT, env=env)
+        log = tmp_path / "worker.log"
+        out = log.open("ab")  # both workers' logs, scanned for personal data at the end
+        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: len(gateway.requests) >= BATCH + 3, 60)
         finally:
@@ -120,7 +123,7 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(database_url):
         stuck = statuses(database_url).get("sending", 0)
         assert stuck > 0, "the kill should leave a batch in flight"
 
-        second = subprocess.Popen(command, cwd=ROOT, env=env)
+        second = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: statuses(database_url) == {"delivered": PEOPLE}, 90)
         finally:
@@ -134,3 +137,5 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(database_url):
     # Only messages of the batch in flight at the kill were posted again.
     assert len(repeated) <= BATCH
     assert sum(gateway.attempts.values()) <= PEOPLE + BATCH
+    out.close()
+    assert assert_logs_clean(log) > 0

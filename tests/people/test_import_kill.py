@@ -15,6 +15,7 @@ from django.db import connection
 
 from swabline.people import importing
 from swabline.people.models import ImportStatus, PeopleImport, Person
+from tests.faults.procs import assert_logs_clean
 from tests.people.test_import import HEADER, csv_bytes, upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,22 +46,23 @@ def _rows() -> list[list[str]]:
     ]
 
 
-def _worker(settings) -> subprocess.Popen[bytes]:
+def _worker(settings, log: Path) -> subprocess.Popen[bytes]:
     db = connection.settings_dict
     url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "PEOPLE_IMPORT_DIR": str(settings.PEOPLE_IMPORT_DIR),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     env.pop("TEST_DATABASE_NAME", None)
+    out = log.open("ab")  # the worker's log, scanned for personal data at the end
     return subprocess.Popen(
         [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay", "--no-reload"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -75,7 +77,8 @@ def test_sigkill_mid_import_leaves_nothing_and_a_retry_finishes(world, tmp_path,
     assert preview.rows_valid == ROWS, preview.errors[:2]
     importing.queue_import(imp=imp, by=world.users["dataentry_a"])
 
-    worker = _worker(settings)
+    log = tmp_path / "worker.log"
+    worker = _worker(settings, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         imp.refresh_from_db()
@@ -96,9 +99,10 @@ def test_sigkill_mid_import_leaves_nothing_and_a_retry_finishes(world, tmp_path,
     assert Person.objects.count() == 0  # one transaction: nothing of a killed import
 
     importing.queue_import(imp=imp, by=world.users["dataentry_a"])
-    retry = _worker(settings)
+    retry = _worker(settings, log)
     assert retry.wait(timeout=180) == 0
     imp = PeopleImport.objects.get(pk=imp.pk)
     assert imp.status == ImportStatus.DONE
     assert Person.objects.count() == ROWS
     assert imp.people_created == ROWS
+    assert_logs_clean(log)
