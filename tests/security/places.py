@@ -34,8 +34,8 @@ from swabline.results.models import Outcome
 from swabline.sampling.models import Tube
 from swabline.shipping.models import Shipment
 from tests.conftest import World
-from tests.labs.helpers import received_tubes
 from tests.factories import CampaignFactory, PersonFactory, SiteFactory, UserFactory
+from tests.labs.helpers import received_tubes
 from tests.results.helpers import released, tube_with
 from tests.shipping.helpers import in_transit
 
