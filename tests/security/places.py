@@ -74,7 +74,7 @@ class Matrix:
             client.force_login(self.world.users[persona])
         return client
 
-    def token(self, persona: str) -> dict[str, str]:
+    def token(self, persona: str) -> dict[str, Any]:
         if persona in ("anonymous", "citizen"):
             return {}
         _, raw = accounts.issue_token(user=self.world.users[persona], name="matrix")

@@ -25,7 +25,7 @@ from swabline.shipping.models import Shipment
 from tests.labs.helpers import received_tubes
 
 pytestmark = pytest.mark.django_db
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
 TOO_LARGE = "The request is too large. Send less at a time."
 
 
