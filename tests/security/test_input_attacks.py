@@ -263,3 +263,37 @@ def test_broken_results_files_are_refused_with_the_reason(world: Any, data: byte
     refusal = _refusal(_upload(world, data, name))
     assert reason in refusal, refusal
     assert not TubeResult.objects.exists()
+
+
+# --- Text no database column can take ------------------------------------------------
+
+UNSTORABLE = "The request holds characters that cannot be stored."
+
+
+def test_nul_and_lone_surrogates_are_refused_before_the_database(world: Any) -> None:
+    """Schemathesis found it on PostgreSQL: a NUL in a JSON string reached a query and
+    answered 500. Every way in (JSON escapes, raw bytes, query strings, forms) is a
+    translated 400 now, on both databases."""
+    token = json.dumps({"username": "ward\u0000a", "password": "x"})
+    response = Client().post("/api/v1/auth/token", token, content_type="application/json", **EN)
+    assert (response.status_code, response.json()) == (400, {"detail": UNSTORABLE})
+    lone = json.dumps({"members": [{"full_name": "V\udede", "birth": "1990", "sex": "F"}],
+                       "phone": "0912345678", "ward_code": world.ward_a.code})  # fmt: skip
+    response = Client().post("/api/v1/registrations", lone, content_type="application/json", **EN)
+    assert (response.status_code, response.json()) == (400, {"detail": UNSTORABLE})
+    page = world.client_for("ward_a").get("/people/", {"q": "a\x00b"}, **EN)
+    assert page.status_code == 400 and UNSTORABLE in page.content.decode()
+    form = world.client_for("ward_a").post("/lookup/help/", {"q": "\x00"}, **EN)
+    assert form.status_code == 400
+    assert not Person.objects.exists()
+
+
+def test_escaped_text_that_is_storable_passes(world: Any) -> None:
+    """A proper surrogate pair (an emoji) and an escaped backslash are ordinary text."""
+    member = {"full_name": "Võ Thị Sáu", "birth": "1933", "sex": "F"}
+    payload = {"members": [member], "phone": "0912345678", "ward_code": world.ward_a.code,
+               "address": "Hẻm \U0001f600 \\u0000"}  # fmt: skip
+    response = Client().post(
+        "/api/v1/registrations", json.dumps(payload), content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
