@@ -92,8 +92,14 @@ class UnstorableTextMiddleware:
         content_type = request.content_type or ""
         if request.method == "GET":
             return False
+        if content_type == "multipart/form-data":
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            if limit is not None and int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+                return False  # a file upload: streamed to disk; its form checks its fields
+            # Read the raw body first so a view that wants it can still have it after the
+            # form was parsed (parsing a multipart stream otherwise consumes it).
+            request.body  # noqa: B018
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            # The form's fields (files are not text). The CSRF check reads them anyway.
             return any(_has_unstorable(k) or _has_unstorable(request.POST.getlist(k))
                        for k in request.POST)  # fmt: skip
         body = request.body

@@ -297,3 +297,13 @@ def test_escaped_text_that_is_storable_passes(world: Any) -> None:
         "/api/v1/registrations", json.dumps(payload), content_type="application/json"
     )
     assert response.status_code == 201, response.content
+
+
+def test_a_form_posted_where_json_is_expected_is_a_clean_400(world: Any) -> None:
+    """The backfill's JSON endpoints read the raw body; a multipart form sent there
+    (its fields checked first) is "not valid JSON", not a server error."""
+    client = world.client_for("dataentry_a")
+    response = client.post("/backfill/register/", {"site": str(world.site_a.public_id)}, **EN)
+    assert response.status_code == 400, response.content
+    response = client.post("/backfill/register/", {"note": "a\x00b"}, **EN)
+    assert response.status_code == 400 and UNSTORABLE in response.content.decode()
