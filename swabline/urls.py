@@ -57,3 +57,7 @@ PUBLIC_URL_NAMES = frozenset(
 )
 # The JSON API is checked per operation (method + path) from its OpenAPI schema,
 # since one URL can carry a public and a private method; see swabline/api.py.
+
+# A request Django will not read (a body or form over the limits, a bad host): a
+# translated page, or JSON under /api/ (tests/security/test_input_attacks.py).
+handler400 = "swabline.core.views.bad_request"
