@@ -45,7 +45,8 @@ ROLLUP_SQL = """
 SELECT c.site_id, c.metric, c.n FROM dashboard_sitecount c
   JOIN campaigns_site s ON s.id = c.site_id
   JOIN places_place w ON w.id = s.ward_id
- WHERE c.campaign_id = %s AND s.campaign_id = %s AND w.path LIKE %s
+ WHERE c.province_code = %s AND c.campaign_id = %s AND s.campaign_id = %s
+   AND w.path LIKE %s
 """
 
 
@@ -265,7 +266,7 @@ class DashboardProvinceRollup(DbCase):
 
     def setup(self, leg: Leg) -> None:
         province, campaign = ensure_data(leg)
-        self.args = (campaign.pk, campaign.pk, f"{province.path}%")
+        self.args = (PROVINCE, campaign.pk, campaign.pk, f"{province.path}%")
 
     @contextmanager
     def session(self, leg: Leg, worker: int) -> Iterator[DbOp]:

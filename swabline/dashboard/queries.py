@@ -300,8 +300,13 @@ def alarms(
     limits = thresholds(campaign)
     candidates: dict[str, list[int]] = defaultdict(list)
     by_metric = {m: k for k, m in BACKLOG_METRICS.items()}
+    # The counters' keys lead with the province (decision 0015): name it in every read.
     waiting = SiteCount.objects.filter(
-        scope.q(), campaign=campaign, metric__in=list(by_metric), n__gt=0
+        scope.q(),
+        province_code=campaign.province_code,
+        campaign=campaign,
+        metric__in=list(by_metric),
+        n__gt=0,
     ).values_list("site_id", "metric")
     for site_id, metric in waiting:
         candidates[by_metric[metric]].append(site_id)
@@ -311,7 +316,12 @@ def alarms(
     cutoff = now - dt.timedelta(minutes=limits.recall_minutes)
     candidates["recall"] = list(
         HourCount.objects.filter(
-            scope.q(), campaign=campaign, metric=metrics.RECALL, hour__lte=cutoff, n__gt=0
+            scope.q(),
+            province_code=campaign.province_code,
+            campaign=campaign,
+            metric=metrics.RECALL,
+            hour__lte=cutoff,
+            n__gt=0,
         )
         .values_list("site_id", flat=True)
         .distinct()
@@ -415,9 +425,9 @@ def _site_rows(
 ) -> tuple[list[Row], Figures]:
     sites = {s.pk: s for s in scope.sites()}
     per_site = {pk: Figures() for pk in sites}
-    counts = SiteCount.objects.filter(scope.q(), campaign=scope.campaign).values_list(
-        "site_id", "metric", "n"
-    )
+    counts = SiteCount.objects.filter(
+        scope.q(), province_code=scope.campaign.province_code, campaign=scope.campaign
+    ).values_list("site_id", "metric", "n")
     for site_id, metric, n in counts:
         if site_id in per_site:
             per_site[site_id].counts[metric] = n
@@ -469,7 +479,7 @@ def _place_rows(
                 ward_path, 0
             )
     summed = (
-        SiteCount.objects.filter(scope.q(), campaign=campaign)
+        SiteCount.objects.filter(scope.q(), province_code=campaign.province_code, campaign=campaign)
         .values_list("site__ward__path", "metric")
         .annotate(total=Sum("n"))
         .order_by()
@@ -499,7 +509,9 @@ def _series(scope: Scope) -> tuple[list[dt.datetime], list[int], list[int]]:
     """People sampled and results released per hour (UTC hours, every hour between
     the first and the last one with a count, at most the last 72)."""
     rows = (
-        HourCount.objects.filter(scope.q(), campaign=scope.campaign)
+        HourCount.objects.filter(
+            scope.q(), province_code=scope.campaign.province_code, campaign=scope.campaign
+        )
         .values_list("hour", "metric")
         .annotate(total=Sum("n"))
         .order_by()

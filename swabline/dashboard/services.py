@@ -112,13 +112,17 @@ def stored(campaign: Campaign) -> Counts:
     """The counters as the triggers left them (zeros left out)."""
     sites = {
         (s, m): n
-        for s, m, n in SiteCount.objects.filter(campaign=campaign)
+        for s, m, n in SiteCount.objects.filter(
+            province_code=campaign.province_code, campaign=campaign
+        )
         .exclude(n=0)
         .values_list("site_id", "metric", "n")
     }
     hours = {
         (s, m, _as_hour(h)): n
-        for s, m, h, n in HourCount.objects.filter(campaign=campaign)
+        for s, m, h, n in HourCount.objects.filter(
+            province_code=campaign.province_code, campaign=campaign
+        )
         .exclude(n=0)
         .values_list("site_id", "metric", "hour", "n")
     }
@@ -158,8 +162,11 @@ def rebuild_rollups(campaign: Campaign, *, by: Any | None = None) -> None:
                 "LOCK TABLE dashboard_sitecount, dashboard_hourcount, dashboard_wardcount"
                 " IN SHARE ROW EXCLUSIVE MODE"
             )
-        cursor.execute("DELETE FROM dashboard_sitecount WHERE campaign_id = %(c)s", params)
-        cursor.execute("DELETE FROM dashboard_hourcount WHERE campaign_id = %(c)s", params)
+        for table in ("dashboard_sitecount", "dashboard_hourcount"):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE province_code = %(p)s AND campaign_id = %(c)s",  # noqa: S608
+                params,
+            )
         cursor.execute(
             "DELETE FROM dashboard_wardcount WHERE ward_id IN"
             " (SELECT id FROM places_place WHERE province_code = %(p)s)",
