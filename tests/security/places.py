@@ -28,8 +28,9 @@ from swabline.interop.tasks import run_fhir_export
 from swabline.labs import uploads
 from swabline.labs.models import ResultUpload, TubeResult
 from swabline.lookup import session
-from swabline.people import importing
-from swabline.people.models import Consent, PeopleImport, Person
+from swabline.people import data_requests, importing
+from swabline.people.enums import DataRequestKind
+from swabline.people.models import Consent, DataRequest, PeopleImport, Person
 from swabline.results.models import Outcome
 from swabline.sampling.models import Tube
 from swabline.shipping.models import Shipment
@@ -53,6 +54,8 @@ class B:
     upload: ResultUpload
     people_import: PeopleImport
     export: BulkExport
+    access_request: DataRequest
+    erasure_request: DataRequest
     values: dict[str, str]
 
 
@@ -172,6 +175,13 @@ def build(world: World, tmp: Path) -> Matrix:
     )
     run_fhir_export.call(str(export.public_id))
     export.refresh_from_db()
+    requests = {
+        kind: data_requests.record_request(
+            by=world.users["official_c"], person=person, kind=kind, reason="matrix",
+            client_id=uuid.uuid4(),
+        )
+        for kind in (DataRequestKind.ACCESS, DataRequestKind.ERASURE)
+    }  # fmt: skip
     person_a = PersonFactory.create(ward=world.ward_a, full_name="Lâm Văn A Được")
     released(world, "negative", [person_a], kind="individual")
     b = B(
@@ -186,6 +196,8 @@ def build(world: World, tmp: Path) -> Matrix:
         upload=upload,
         people_import=people_import,
         export=export,
+        access_request=requests[DataRequestKind.ACCESS],
+        erasure_request=requests[DataRequestKind.ERASURE],
         values={
             "person name": person.full_name,
             "person phone": "933871265",
@@ -208,6 +220,8 @@ def build(world: World, tmp: Path) -> Matrix:
             "import id": str(people_import.public_id),
             "import file": people_import.original_name,
             "export id": str(export.public_id),
+            "access request id": str(requests[DataRequestKind.ACCESS].public_id),
+            "erasure request id": str(requests[DataRequestKind.ERASURE].public_id),
             "backlog note": "Giấy Bên Kia",
         },
     )
@@ -230,6 +244,7 @@ def fingerprint(b: B) -> tuple[Any, ...]:
         Consent.objects.filter(person=b.person).values_list("partner_id", "revoked_at")[::1],
         Site.objects.filter(pk=b.site.pk).values_list("name", "ward_id", "campaign_id")[::1],
         Campaign.objects.filter(pk=b.campaign.pk).values_list("name", "status")[::1],
+        DataRequest.objects.filter(person=b.person).values_list("kind", "status").order_by("id")[::1],
     )  # fmt: skip
 
 

@@ -47,6 +47,9 @@ WEB_KWARGS: dict[str, Value] = {
     "people:import-progress:public_id": lambda m: str(m.b.people_import.public_id),
     "people:import-commit:public_id": lambda m: str(m.b.people_import.public_id),
     "people:import-errors:public_id": lambda m: str(m.b.people_import.public_id),
+    "people:request-detail:public_id": lambda m: str(m.b.erasure_request.public_id),
+    "people:request-export:public_id": lambda m: str(m.b.access_request.public_id),
+    "people:request-erase:public_id": lambda m: str(m.b.erasure_request.public_id),
     "lookup:public_id": lambda m: m.b.person.public_id,
     "notifications:public_id": lambda m: m.b.person.public_id,
     "certificates:outcome_id": lambda m: str(m.b.outcome.pk),
@@ -60,6 +63,7 @@ WEB_KWARGS: dict[str, Value] = {
     "admin:app_label": lambda m: "people",
     "admin:content_type_id": lambda m: "1",
     "admin:id": lambda m: str(m.world.users["official_c"].pk),
+    "admin:pk": lambda m: "1",  # django-otp's device pages
 }
 API_PARAMS: dict[str, Value] = {
     "public_id": lambda m: m.b.person.public_id,
@@ -105,7 +109,7 @@ POST_ONLY = {
     "labs:entry-tube", "labs:entry-save", "labs:entry-undo", "shipping:add-tube",
     "shipping:remove-tube", "shipping:hand-over", "shipping:cancel", "shipping:receipt-scan",
     "shipping:receipt-unscan", "shipping:receive", "shipping:reject", "people:import-commit",
-    "people:merge", "lookup:unlock", "dashboard:thresholds",
+    "people:merge", "lookup:unlock", "dashboard:thresholds", "people:request-erase",
 }  # fmt: skip
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 
