@@ -74,6 +74,15 @@ class Command(BaseCommand):
             f"Certificate check: http://{host}:{port}/verify",
         ]
 
+    def _two_factor_note(self) -> list[str]:
+        if not settings.REQUIRE_TWO_FACTOR:
+            return ["Second factor: off (REQUIRE_TWO_FACTOR=0); never in production."]
+        roles = ", ".join(settings.TWO_FACTOR_ROLES)
+        return [
+            f"Second factor ({roles}): set up an authenticator app (TOTP) at the first",
+            "  login; REQUIRE_TWO_FACTOR=0 make run skips it for a quick look.",
+        ]
+
     def _print_banner(self, host: str, port: int) -> None:
         width = max(len(u) for u, _, _ in DEMO_USERS)
         lines = [
@@ -82,6 +91,7 @@ class Command(BaseCommand):
             f"Password for every demo user: {settings.DEMO_PASSWORD}",
             "Logins:",
             *[f"  {u.ljust(width)}  {role.label}" for u, role, _ in DEMO_USERS],
+            *self._two_factor_note(),
             *self._lookup_example(host, port),
             "API docs: " + f"http://{host}:{port}/api/v1/docs",
             "Press Ctrl-C to stop the server and the workers.",
