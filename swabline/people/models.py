@@ -102,7 +102,14 @@ class Person(CarriesProvince):
             # Name search: a prefix range read in name order, the scope checked on
             # the index entries themselves (see queries.find_people).
             models.Index(fields=["name_folded", "ward"], name="person_name_ward"),
-            models.Index(fields=["birth_year", "ward"], name="person_year_ward"),
+            # Name search with a year of birth: the names that *contain* the text are
+            # tested on these entries alone (an index-only scan of that year's people
+            # in the scope), never on the table's rows (see queries.find_people).
+            models.Index(
+                fields=["birth_year", "ward", "name_folded", "id"],
+                name="person_year_ward_name",
+                condition=models.Q(merged_into__isnull=True),
+            ),
             models.Index(fields=["phone"], name="person_phone"),
             models.Index(fields=["household_key"], name="person_household"),
             models.Index(
