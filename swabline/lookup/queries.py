@@ -9,12 +9,13 @@ the credentials); the staff side (`lock_states`) is given people already scoped 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from swabline.campaigns.enums import CampaignStatus
@@ -154,25 +155,28 @@ def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     turns preparing on around these statements only. `LOOKUP_PREPARED_STATEMENTS=0`
     turns it off (a pooler in transaction mode without prepared-statement support).
     """
-    if connection.vendor != "postgresql":
+    # The wrapper itself, not the `connection` proxy: every attribute read through
+    # the proxy looks the wrapper up again (a tenth of a look-up's Python).
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    if wrapper.vendor != "postgresql":
         return bulk.select(sql, params)
     import psycopg
 
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    raw = connection.connection
+    wrapper.ensure_connection()
+    wrapper.validate_no_broken_transaction()
+    raw = wrapper.connection
     prepare = bool(settings.LOOKUP_PREPARED_STATEMENTS)
     threshold = raw.prepare_threshold
     if prepare:
         raw.prepare_threshold = 0
     try:
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        with wrapper.wrap_database_errors, psycopg.Cursor(raw) as cursor:
             cursor.execute(sql, params, prepare=prepare or None)
             rows = cursor.fetchall()
     finally:
         raw.prepare_threshold = threshold
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": f"{sql} {params!r}", "time": "0.000"})
+    if wrapper.queries_logged:
+        wrapper.queries_log.append({"sql": f"{sql} {params!r}", "time": "0.000"})
     return rows
 
 
@@ -184,19 +188,28 @@ def matching_sql(identifier: Identifier, birth: Birth) -> tuple[str, list[Any]]:
     identifier and a wrong date both select nothing, through the same plan, so
     the two cost the same.
     """
-    column = _COLUMN[identifier.kind]
-    params: list[Any] = [identifier.value]
-    if birth.date is not None:
+    text = matching_text(identifier.kind, birth.date is not None)
+    return text, matching_params(identifier, birth)
+
+
+@functools.cache
+def matching_text(kind: str, full_date: bool) -> str:
+    """The SQL of `matching_sql` for an identifier kind, with a full date or a year."""
+    if full_date:
         born = "(p.birth_date = %s OR (p.birth_date IS NULL AND p.birth_year = %s))"
-        params += [connection.ops.adapt_datefield_value(birth.date), birth.year]
     else:
         born = "(p.birth_date IS NULL AND p.birth_year = %s)"
-        params += [birth.year]
-    sql = (
-        f"SELECT {_PERSON} FROM people_person p WHERE p.{column} = %s"  # noqa: S608 — constant
+    return (
+        f"SELECT {_PERSON} FROM people_person p WHERE p.{_COLUMN[kind]} = %s"  # noqa: S608 — constant
         f" AND p.merged_into_id IS NULL AND {born}"
     )
-    return sql, params
+
+
+def matching_params(identifier: Identifier, birth: Birth) -> list[Any]:
+    """The parameters of `matching_text`, in order."""
+    if birth.date is not None:
+        return [identifier.value, connection.ops.adapt_datefield_value(birth.date), birth.year]
+    return [identifier.value, birth.year]
 
 
 def matching_people(identifier: Identifier, birth: Birth) -> list[PersonRow]:

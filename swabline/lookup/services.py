@@ -29,6 +29,7 @@ locking it (see `_attempt_in_one_statement`). Decision 0009 has the reasons.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -91,8 +92,9 @@ def attempt(
     result) and nothing else.
     """
     keys = {"i": identifier.key("i"), "d": identifier.key("d"), "c": queries.client_key(client)}
+    limits = _limits()
     if connection.vendor == "postgresql":
-        found, after, facts = _attempt_in_one_statement(identifier, birth, keys, with_facts)
+        found, after, facts = _attempt_in_one_statement(identifier, birth, keys, limits, with_facts)
         inc = 0 if found else 1
     else:
         match_sql, match_params = queries.matching_sql(identifier, birth)
@@ -103,7 +105,6 @@ def attempt(
         facts = None
     people = sorted(queries.person_rows(found), key=lambda p: (not p.is_head, p.id))
     before = {prefix: after[key] - inc for prefix, key in keys.items()}
-    limits = _limits()
     if before["c"] >= limits["c"][0]:
         return Attempt(Verdict.THROTTLED, failures_before=before["i"])
     if people and before["i"] < limits["i"][0] and before["d"] < limits["d"][0]:
@@ -114,7 +115,11 @@ def attempt(
 
 
 def _attempt_in_one_statement(
-    identifier: Identifier, birth: Birth, keys: dict[str, str], with_facts: bool
+    identifier: Identifier,
+    birth: Birth,
+    keys: dict[str, str],
+    limits: dict[str, tuple[int, int]],
+    with_facts: bool,
 ) -> tuple[list[list[Any]], dict[str, int], queries.Facts | None]:
     """PostgreSQL: the match (m), the count (u) and, for the people let in (g), the
     facts (f), in one round trip answered as one row of JSON arrays.
@@ -128,27 +133,48 @@ def _attempt_in_one_statement(
       transaction): it does not wait for the WAL flush. A crash of PostgreSQL may
       lose the last fraction of a second of counts; the lock order, which is the
       guarantee, is unchanged.
+
+    The statement's text depends only on its shape (`_one_statement_text`), so it
+    is built once per process; only the parameters are made per try.
     """
-    match_sql, match_params = queries.matching_sql(identifier, birth)
     client = keys["c"]
-    counted, counted_params = _counted(keys, skip_on_match=client)
-    limits = _limits()
     now = timezone.now()
-    client_now = "(SELECT tries FROM lookup_lookupcounter WHERE key = %s AND expires_at > %s)"
     # Only in autocommit: inside a caller's transaction the setting would last to
     # the end of that transaction and cover its other writes too.
-    done = "set_config('synchronous_commit', 'off', true)"
-    if not connection.get_autocommit():
-        done = "''"
+    autocommit = connection.get_autocommit()
+    sql = _one_statement_text(identifier.kind, birth.date is not None, with_facts, autocommit)
+    params: list[Any] = [
+        *queries.matching_params(identifier, birth),
+        *_counted_params(keys, limits, now, skip_on_match=client),
+    ]
+    if with_facts:
+        params += [keys["i"], limits["i"][0], keys["d"], limits["d"][0], client, now]
+        params += [limits["c"][0]]
+    [row] = queries.select(sql, [*params, client, now])
+    people = [[m[c] for c in queries.PERSON_COLUMNS] for m in bulk.json_value(row[0]) or []]
+    after = {u["key"]: int(u["tries"]) for u in bulk.json_value(row[1]) or []}
+    after.setdefault(client, int(row[2] or 0))  # a right answer: read, not counted
+    if not with_facts:
+        return people, after, None
+    rows = [[f[c] for c in queries.FACT_COLUMNS] for f in bulk.json_value(row[4]) or []]
+    return people, after, queries.facts_from_rows(rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _one_statement_text(kind: str, full_date: bool, with_facts: bool, autocommit: bool) -> str:
+    """The SQL of `_attempt_in_one_statement` for one shape of try (PostgreSQL)."""
+    client_now = "(SELECT tries FROM lookup_lookupcounter WHERE key = %s AND expires_at > %s)"
+    done = "set_config('synchronous_commit', 'off', true)" if autocommit else "''"
+    counted = _counted_text(len(KEY_PREFIXES), "postgresql", skip_on_match=True)
+    matching = queries.matching_text(kind, full_date)
     parts = (
-        f"WITH m AS ({match_sql}), u AS ({counted} RETURNING key, tries),"
+        f"WITH m AS ({matching}), u AS ({counted} RETURNING key, tries),"
         f" a AS (SELECT {done} AS done)"
     )
     select = (
         f"SELECT (SELECT json_agg(m) FROM m), (SELECT json_agg(u) FROM u), {client_now},"  # noqa: S608
         " (SELECT done FROM a)"
     )
-    params: list[Any] = [*match_params, *counted_params]
     if with_facts:
         let_in = "IN (SELECT id FROM g)"
         facts = queries.facts_sql(
@@ -160,17 +186,12 @@ def _attempt_in_one_statement(
             f" AND COALESCE({client_now}, 0) < %s)"
             f", f AS ({facts})"
         )
-        params += [keys["i"], limits["i"][0], keys["d"], limits["d"][0], client, now]
-        params += [limits["c"][0]]
         select += ", (SELECT json_agg(f) FROM f)"
-    [row] = queries.select(f"{parts} {select}", [*params, client, now])
-    people = [[m[c] for c in queries.PERSON_COLUMNS] for m in bulk.json_value(row[0]) or []]
-    after = {u["key"]: int(u["tries"]) for u in bulk.json_value(row[1]) or []}
-    after.setdefault(client, int(row[2] or 0))  # a right answer: read, not counted
-    if not with_facts:
-        return people, after, None
-    rows = [[f[c] for c in queries.FACT_COLUMNS] for f in bulk.json_value(row[4]) or []]
-    return people, after, queries.facts_from_rows(rows)
+    return f"{parts} {select}"
+
+
+# The counters' key prefixes, in the order `attempt` builds them.
+KEY_PREFIXES = ("i", "d", "c")
 
 
 def _counted(keys: dict[str, str], *, skip_on_match: str = "") -> tuple[str, list[Any]]:
@@ -179,33 +200,28 @@ def _counted(keys: dict[str, str], *, skip_on_match: str = "") -> tuple[str, lis
     match (`m`): 0 for a right answer, 1 for a wrong one, and the key
     `skip_on_match` is left alone (not locked) on a right answer; on SQLite the
     weight is the first parameter."""
-    now = timezone.now()
-    limits = _limits()
-    ops = connection.ops
-    stamp = ops.adapt_datetimefield_value(now)
-    values: list[Any] = []
-    for prefix, key in keys.items():
-        values += [
-            key,
-            ops.adapt_datetimefield_value(now + dt.timedelta(minutes=limits[prefix][1])),
-        ]
+    sql = _counted_text(len(keys), connection.vendor, skip_on_match=bool(skip_on_match))
+    return sql, _counted_params(keys, _limits(), timezone.now(), skip_on_match=skip_on_match)
+
+
+@functools.lru_cache(maxsize=16)
+def _counted_text(n_keys: int, vendor: str, *, skip_on_match: bool) -> str:
+    """The SQL of `_counted` for `n_keys` keys on `vendor`."""
     table = LookupCounter._meta.db_table
-    if connection.vendor == "postgresql":
+    if vendor == "postgresql":
         weight = "(CASE WHEN EXISTS (SELECT 1 FROM m) THEN 0 ELSE 1 END)"
         cast = "::timestamptz"
     else:
         weight, cast = "w.weight", ""
-    rows = ", ".join([f"(%s, %s{cast})"] * len(keys))
-    where, where_params = "true", []
-    if skip_on_match:
-        where, where_params = "(v.key <> %s OR NOT EXISTS (SELECT 1 FROM m))", [skip_on_match]
+    rows = ", ".join([f"(%s, %s{cast})"] * n_keys)
+    where = "(v.key <> %s OR NOT EXISTS (SELECT 1 FROM m))" if skip_on_match else "true"
     source = f"(VALUES {rows}) v(key, expires_at)"
-    if connection.vendor != "postgresql":  # SQLite: no column list on a VALUES alias
+    if vendor != "postgresql":  # SQLite: no column list on a VALUES alias
         source = (
             "(SELECT %s AS weight) w,"  # noqa: S608
             f" (SELECT column1 AS key, column2 AS expires_at FROM (VALUES {rows})) v"
         )
-    sql = f"""
+    return f"""
       INSERT INTO {table} AS lc (key, tries, expires_at)
       SELECT v.key, {weight}, v.expires_at FROM {source} WHERE {where}
       ON CONFLICT (key) DO UPDATE SET
@@ -214,7 +230,24 @@ def _counted(keys: dict[str, str], *, skip_on_match: str = "") -> tuple[str, lis
         expires_at = CASE WHEN lc.expires_at <= %s THEN excluded.expires_at
                           ELSE lc.expires_at END
     """  # noqa: S608 — only the table name and placeholders are interpolated
-    return sql, [*values, *where_params, stamp, stamp]
+
+
+def _counted_params(
+    keys: dict[str, str],
+    limits: dict[str, tuple[int, int]],
+    now: dt.datetime,
+    *,
+    skip_on_match: str = "",
+) -> list[Any]:
+    """The parameters of `_counted_text`, in order."""
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(now)
+    values: list[Any] = []
+    for prefix, key in keys.items():
+        values += [key, adapt(now + dt.timedelta(minutes=limits[prefix][1]))]
+    if skip_on_match:
+        values.append(skip_on_match)
+    return [*values, stamp, stamp]
 
 
 def unlock(*, by: Any, person: Person) -> int:
