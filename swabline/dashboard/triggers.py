@@ -33,6 +33,7 @@ TABLES: dict[str, dict[str, Any]] = {
             (SITE, ["r.province_code", "r.campaign_id", "{site}", "'tube_' || r.status"], "1=1")
         ],
         "changed": ["status", "site_id", "campaign_id"],
+        "counted_by_caller": True,
     },
     "sampling_sample": {
         "site": "t.site_id",
@@ -57,6 +58,7 @@ TABLES: dict[str, dict[str, Any]] = {
             ),
         ],
         "changed": ["active", "kind", "tube_id", "campaign_id", "collected_at"],
+        "counted_by_caller": True,
     },
     "labs_tuberesult": {
         "site": "t.site_id",
@@ -107,6 +109,14 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 
 PG_HOUR = "date_trunc('hour', {col}, 'UTC')"
+
+# Set (to 'on', local to the transaction) by a writer that adds its own counts in
+# the same transaction, around its own INSERT/UPDATE, then cleared: the online
+# scan's `sampling_add_scanned` (sampling migration 0009), whose single-row writes
+# would otherwise pay two statement-level aggregations per scan (a third of the
+# scan's time in PostgreSQL). Only the tables marked `counted_by_caller` honour it;
+# tests/sampling/test_quick.py checks that such scans count what the triggers would.
+COUNTED_BY_CALLER = "swabline.scan_counted"
 SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00', {col})"
 
 
@@ -166,6 +176,12 @@ def postgres_install() -> list[str]:
         for op in ("INSERT", "UPDATE", "DELETE"):
             body = "\n        ".join(_pg_upserts(spec, _pg_rows(op, spec["changed"])))
             branches.append(f"IF TG_OP = '{op}' THEN\n        {body}\n    END IF;")
+        if spec.get("counted_by_caller"):
+            branches.insert(
+                0,
+                f"IF current_setting('{COUNTED_BY_CALLER}', true) = 'on' THEN\n"
+                "        RETURN NULL;\n    END IF;",
+            )
         out.append(
             f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
             f"BEGIN\n    " + "\n    ".join(branches) + "\n    RETURN NULL;\nEND\n$$;"

@@ -18,6 +18,7 @@ from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from swabline.audit.models import AuditEvent
+from swabline.dashboard.models import HourCount, SiteCount
 from swabline.people import codes
 from swabline.sampling import sync
 from swabline.sampling.enums import EventType, TubeKind
@@ -72,6 +73,15 @@ def _snapshot() -> dict[str, list[tuple[Any, ...]]]:
         "devices": rows(
             DeviceSync.objects.all(), "device_id", "user_id", "site_id", "pending_conflicts",
             "last_sync_at",
+        ),
+        # The one-call path counts its own rows for the command center (sampling
+        # migration 0009); the engine's are counted by the triggers.
+        "site_counts": rows(
+            SiteCount.objects.all(), "province_code", "campaign_id", "site_id", "metric", "n",
+        ),
+        "hour_counts": rows(
+            HourCount.objects.all(), "province_code", "campaign_id", "site_id", "metric", "hour",
+            "n",
         ),
     }  # fmt: skip
 
