@@ -218,7 +218,8 @@ def _measure(case: Case, leg: Leg, config: Config) -> Measurement:
     leg.token = secrets.token_hex(4)
     if isinstance(case, HttpCase):
         connections_total = case.connections or config.connections
-        leg.client_processes = max(1, min(config.client_processes, connections_total))
+        processes = connections_total if case.process_per_connection else config.client_processes
+        leg.client_processes = max(1, min(processes, connections_total))
         leg.connections_per_process = max(1, connections_total // leg.client_processes)
     else:
         leg.client_processes = leg.workers

@@ -81,6 +81,10 @@ class HttpCase(Case):
     unit: ClassVar[str] = "req/s"
     # Concurrent keep-alive connections; None means the runner's default.
     connections: ClassVar[int | None] = None
+    # True: every connection gets its own client process (`worker`), so requests that
+    # a real client sends one after another (a phone's scans into its tube) are never
+    # interleaved with another connection's by the case's own `request`.
+    process_per_connection: ClassVar[bool] = False
 
     def request(self, worker: int, seq: int, rng: random.Random) -> Request:
         raise NotImplementedError

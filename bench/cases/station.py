@@ -42,9 +42,9 @@ def _capacity(rate: int) -> int:
     return int(rate * (config.warmup + config.seconds + 3))
 
 
-def _world(run_token: str, name: str) -> dict[str, Any]:
-    """A province, ward, campaign (pool 10, supplier pattern for bench labels), site and
-    a sampler with a token, new for this run."""
+def _world(run_token: str, name: str, sites: int = 1) -> dict[str, Any]:
+    """A province, ward, campaign (pool 10, supplier pattern for bench labels), `sites`
+    sites and a sampler assigned to all of them, new for this run."""
     from swabline.accounts import services as accounts
     from swabline.accounts.enums import Role
     from swabline.accounts.models import User
@@ -82,10 +82,16 @@ def _world(run_token: str, name: str) -> dict[str, Any]:
     SamplingSettings.objects.create(
         campaign=campaign, label_pattern=r"BENCH-[0-9A-F]+-[0-9]+-[0-9]+"
     )
-    site = Site.objects.create(campaign=campaign, ward=ward, name=f"Điểm {name} {run_token}")
     user = User.objects.create(username=f"bench-{name}-{run_token}")
-    accounts.assign(user=user, role=Role.SAMPLER, by=None, site=site)
-    return {"ward": ward, "campaign": campaign, "site": site, "user": user}
+    all_sites = []
+    for index in range(sites):
+        site = Site.objects.create(
+            campaign=campaign, ward=ward, name=f"Điểm {name} {run_token} {index}"
+        )
+        accounts.assign(user=user, role=Role.SAMPLER, by=None, site=site)
+        all_sites.append(site)
+    return {"ward": ward, "campaign": campaign, "site": all_sites[0], "sites": all_sites,
+            "user": user}  # fmt: skip
 
 
 def _people(ward: Any, count: int) -> list[tuple[int, str]]:
@@ -123,7 +129,7 @@ def _people(ward: Any, count: int) -> list[tuple[int, str]]:
     return [(pk, qr.build_payload(token, name, year)) for pk, token, name, year in found]
 
 
-def _open_tubes(world: dict[str, Any], codes: list[str]) -> None:
+def _open_tubes(world: dict[str, Any], codes: list[str], site: Any = None) -> None:
     from django.utils import timezone
 
     from swabline.sampling import services
@@ -136,7 +142,7 @@ def _open_tubes(world: dict[str, Any], codes: list[str]) -> None:
             for i, code in enumerate(codes[start : start + 1000])
         ]
         results = services.apply_events(
-            by=world["user"], site=world["site"], device_id="bench-setup", events=events
+            by=world["user"], site=site or world["site"], device_id="bench-setup", events=events
         )
         refused = [r for r in results if r.fate != "applied"]
         if refused:
@@ -151,6 +157,12 @@ class StationScanHttp(HttpCase):
     baseline = "plain-insert-http"
     target = Target(min_rate=1_000, max_p99_ms=50, min_ratio=0.6)
     legs = frozenset({"postgresql"})
+    # Each connection is a station phone at its own site: it scans into its own tube,
+    # one scan after another, as a sampler does. (Until 2026-11-30 two connections
+    # shared each tube and all four one site, so the scans queued on the tube's row
+    # lock and the site's counter rows, which no real province's stations share at
+    # 1,000 scans/s: that rate comes from hundreds of sites.)
+    process_per_connection = True
     processes = 0
     per_process = 0
 
@@ -158,9 +170,9 @@ class StationScanHttp(HttpCase):
         from swabline.accounts.services import issue_token
 
         self.processes = leg.client_processes  # each client process fills its own tubes
-        world = _world(leg.token, "http")
+        world = _world(leg.token, "http", sites=self.processes)
         _, self.token = issue_token(user=world["user"], name="bench station")
-        self.site = str(world["site"].public_id)
+        self.sites = [str(site.public_id) for site in world["sites"]]
         self.per_process = _capacity(HTTP_MAX_RATE) // self.processes
         payloads = _people(world["ward"], self.per_process * self.processes)
         self.scans = [p for _, p in payloads]
@@ -169,7 +181,8 @@ class StationScanHttp(HttpCase):
             [f"BENCH-{leg.token.upper()}-{w}-{t}" for t in range(tubes)]
             for w in range(self.processes)
         ]
-        _open_tubes(world, [code for per_worker in self.codes for code in per_worker])
+        for codes, site in zip(self.codes, world["sites"], strict=True):
+            _open_tubes(world, codes, site)
 
     def request(self, worker: int, seq: int, rng: random.Random) -> Request:
         index = min(seq, self.per_process) - 1  # seq counts from 1 in each client process
@@ -181,7 +194,9 @@ class StationScanHttp(HttpCase):
             "scan": self.scans[worker * self.per_process + index],
             "seq": seq,
         }
-        body = json.dumps({"device_id": f"bench-{worker}", "site": self.site, "events": [event]})
+        body = json.dumps(
+            {"device_id": f"bench-{worker}", "site": self.sites[worker], "events": [event]}
+        )
         headers = (("Authorization", f"Bearer {self.token}"),)
         return Request("POST", "/api/v1/station/events", body.encode(), headers=headers)
 
