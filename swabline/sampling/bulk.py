@@ -51,12 +51,17 @@ def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
+    return _server_bound(sql, params, fetch=True)
+
+
+def _server_bound(sql: str, params: Sequence[Any], *, fetch: bool) -> list[tuple[Any, ...]]:
+    """Run `sql` on PostgreSQL through psycopg's own cursor (see `select`)."""
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     started = time.monotonic()
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        rows = cursor.fetchall() if fetch else []
     if connection.queries_logged:
         duration = time.monotonic() - started
         connection.queries_log.append({"sql": f"{sql} {params!r}", "time": f"{duration:.3f}"})
@@ -76,9 +81,10 @@ def any_of(column: str, values: Collection[Any], sql_type: str) -> tuple[str, li
         cast = f"::{sql_type}" if connection.vendor == "postgresql" else ""
         return f"{column} = %s{cast}", values
     if connection.vendor == "postgresql":
-        if sql_type in _JOINABLE:
+        if sql_type in _JOINABLE or (sql_type == "text" and not any("," in v for v in values)):
             # One text parameter split by the server: Django's client-side binding
-            # quotes a list element by element in Python (a 500-event batch's ids).
+            # quotes a list element by element in Python (a 500-event batch's ids),
+            # psycopg dumps a list of text in Python too (its scanned QR tokens).
             joined = ",".join(str(v) for v in values)
             return f"{column} = ANY(string_to_array(%s, ',')::{sql_type}[])", [joined]
         return f"{column} = ANY(%s::{sql_type}[])", [values]
@@ -138,20 +144,21 @@ def update(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequ
     pk = connection.ops.quote_name(str(pk_field.column))
     prepared = [(row[0], *_prepare(concrete, row[1:])) for row in rows]
     if connection.vendor == "postgresql" and len(prepared) > 1:
+        # One array per column, bound by the server: a VALUES list quoted by Django's
+        # cursor cost more Python than the batch's other statements together.
         types = [pk_field.db_type(connection), *(f.db_type(connection) for f in concrete)]
         names = ["pk", *(f.column for f in concrete)]
-        first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
-        values = ", ".join([first] + ["(" + ", ".join(["%s"] * len(types)) + ")"] * (len(rows) - 1))
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
         sets = ", ".join(
             f"{connection.ops.quote_name(n)} = v.{connection.ops.quote_name(n)}" for n in names[1:]
         )
         columns = ", ".join(connection.ops.quote_name(n) for n in names)
         statement = (
-            f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v({columns})"  # noqa: S608
+            f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({columns})"  # noqa: S608
             f" WHERE {table}.{pk} = v.pk"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(statement, [value for row in prepared for value in row])
+        columns_of_values = [list(column) for column in zip(*prepared, strict=True)]
+        _server_bound(statement, columns_of_values, fetch=False)
         return
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in concrete)
     statement = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
@@ -164,9 +171,10 @@ def update(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequ
 
 
 def _copy(table: str, columns: str, concrete: Sequence[Any], rows: Sequence[Sequence[Any]]) -> None:
-    from psycopg.types.json import Jsonb
-
+    # JSON as text, which the server parses as it would the binary dumper's output:
+    # json.dumps in one C call per value, without psycopg's wrapper and dumper.
     json_at = [i for i, f in enumerate(concrete) if isinstance(f, models.JSONField)]
+    dumps = json.dumps
     statement = f"COPY {table} ({columns}) FROM STDIN"
     started = time.monotonic()
     # wrap_database_errors: psycopg's errors become Django's (IntegrityError…), as
@@ -180,7 +188,7 @@ def _copy(table: str, columns: str, concrete: Sequence[Any], rows: Sequence[Sequ
             if json_at:
                 row = list(row)
                 for i in json_at:
-                    row[i] = Jsonb(row[i])
+                    row[i] = dumps(row[i])
             copy.write_row(row)
     if connection.queries_logged:
         # The raw COPY bypasses Django's cursor wrapper; log it like any query so

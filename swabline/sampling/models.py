@@ -213,6 +213,9 @@ class Sample(CarriesProvince):
     the row, inactive, so the trail of what happened stays."""
 
     province_source = "tube"
+    # Found through its tube, person or event, never filtered by province: no index
+    # of its own (one write fewer per sample; decision 0017).
+    province_code = models.CharField(max_length=4, editable=False)
 
     tube = models.ForeignKey(Tube, on_delete=models.PROTECT, related_name="samples")
     person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="samples")
@@ -287,6 +290,8 @@ class StationEvent(CarriesProvince):
     """
 
     province_source = "site"
+    # Found by its event id, or a site's open conflicts: no index of its own.
+    province_code = models.CharField(max_length=4, editable=False)
 
     client_event_id = models.UUIDField(primary_key=True)
     device_id = models.CharField(_("device"), max_length=64, blank=True)

@@ -56,6 +56,9 @@ UNINDEXED_OK = {
     "shipping.ReceiptScan",
     "sampling.TubeLabel",
     "certificates.Certificate",
+    # Found through their tube, person or event id (decision 0017).
+    "sampling.Sample",
+    "sampling.StationEvent",
 }
 # Small or per-campaign tables: Citus reference tables (a copy on every node), or
 # keyed by something other than a place (look-up counters by HMAC of the identity).

@@ -7,7 +7,7 @@ import uuid
 from swabline.sampling import bulk, scans
 from swabline.sampling.enums import EventType, SampleKind
 from swabline.sampling.messages import Reason
-from swabline.sampling.models import SamplingSettings, TubeLabel
+from swabline.sampling.models import SamplingSettings
 from swabline.sampling.sync.state import Member, State, TubeState, Where
 
 
@@ -144,10 +144,13 @@ class Loading(State):
         return elsewhere
 
     def _load_labels(self, codes: set[str]) -> None:
+        where, params = bulk.any_of("code", codes, "text")
+        rows = bulk.select(
+            f"SELECT code, campaign_id, site_id, used_at FROM sampling_tubelabel WHERE {where}",  # noqa: S608 (values are parameters)
+            params,
+        )
         self.labels = {
-            row["code"]: dict(row)
-            for row in TubeLabel.objects.filter(code__in=codes).values(
-                "code", "campaign_id", "site_id", "used_at"
-            )
+            code: {"code": code, "campaign_id": campaign, "site_id": site, "used_at": used}
+            for code, campaign, site, used in rows
         }
         self.settings = SamplingSettings.objects.filter(campaign=self.campaign).first()

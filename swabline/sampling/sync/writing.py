@@ -52,7 +52,8 @@ class Writing(State):
             for t in new.values()
         ]  # fmt: skip
         bulk.insert(Tube, TUBE_FIELDS, rows)
-        for pk, code in Tube.objects.filter(code__in=new).values_list("id", "code"):
+        where, params = bulk.any_of("code", new, "text")
+        for pk, code in bulk.select(f"SELECT id, code FROM sampling_tube WHERE {where}", params):  # noqa: S608 (values are parameters)
             new[code].id = pk
 
     def _sample_row(self, s: NewSample) -> tuple[Any, ...]:
