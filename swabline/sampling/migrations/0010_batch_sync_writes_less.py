@@ -117,7 +117,7 @@ def backwards(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sampling", "0008_tubelabel_province_code")]
+    dependencies = [("sampling", "0009_scan_counts_its_own_rows")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
