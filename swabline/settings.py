@@ -316,11 +316,12 @@ LOOKUP_DAILY_MAX_FAILURES = env_int("LOOKUP_DAILY_MAX_FAILURES", 20)
 LOOKUP_CLIENT_MAX_FAILURES = env_int("LOOKUP_CLIENT_MAX_FAILURES", 50)
 LOOKUP_CLIENT_WINDOW_MINUTES = env_int("LOOKUP_CLIENT_WINDOW_MINUTES", 15)
 LOOKUP_GRANT_MINUTES = env_int("LOOKUP_GRANT_MINUTES", 30)
-# PostgreSQL: the look-up's statements are prepared on the server (planned once per
+# PostgreSQL: the hot paths' raw statements (the station's scans and syncs,
+# `swabline.sampling.bulk.select`) are prepared on the server (planned once per
 # connection). Turn off behind a pooler in transaction mode that cannot keep them.
-LOOKUP_PREPARED_STATEMENTS = env_bool(
-    "LOOKUP_PREPARED_STATEMENTS", DATABASE_POOLER != "transaction"
-)
+PREPARED_STATEMENTS = env_bool("PREPARED_STATEMENTS", DATABASE_POOLER != "transaction")
+# The same for the look-up's one statement (defaults to PREPARED_STATEMENTS).
+LOOKUP_PREPARED_STATEMENTS = env_bool("LOOKUP_PREPARED_STATEMENTS", PREPARED_STATEMENTS)
 
 # --- Notifications (docs/notifications.md) ---------------------------------------
 # Where messages point people to: the look-up page is PUBLIC_BASE_URL + /lookup/.

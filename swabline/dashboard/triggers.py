@@ -110,13 +110,15 @@ TABLES: dict[str, dict[str, Any]] = {
 
 PG_HOUR = "date_trunc('hour', {col}, 'UTC')"
 
-# Set (to 'on', local to the transaction) by a writer that adds its own counts in
-# the same transaction, around its own INSERT/UPDATE, then cleared: the online
-# scan's `sampling_add_scanned` (sampling migration 0009), whose single-row writes
-# would otherwise pay two statement-level aggregations per scan (a third of the
-# scan's time in PostgreSQL). Only the tables marked `counted_by_caller` honour it;
+# Set (to 'on', local to the transaction) by the online scan's one-call function,
+# `sampling_add_scanned` (sampling migration 0009), around its own sample INSERT and
+# tube UPDATE, then cleared: it adds its scan to the counters itself, since its
+# single-row writes would otherwise pay two statement-level aggregations per scan
+# (a third of the scan's time in PostgreSQL). Only the tables marked
+# `counted_by_caller` honour it here (the sample insert guard of sampling migration
+# 0010 too: the function has checked that row under the tube's lock).
 # tests/sampling/test_quick.py checks that such scans count what the triggers would.
-COUNTED_BY_CALLER = "swabline.scan_counted"
+ONE_CALL_SCAN = "swabline.one_call_scan"
 SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00', {col})"
 
 
@@ -179,7 +181,7 @@ def postgres_install() -> list[str]:
         if spec.get("counted_by_caller"):
             branches.insert(
                 0,
-                f"IF current_setting('{COUNTED_BY_CALLER}', true) = 'on' THEN\n"
+                f"IF current_setting('{ONE_CALL_SCAN}', true) = 'on' THEN\n"
                 "        RETURN NULL;\n    END IF;",
             )
         out.append(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from swabline.campaigns.enums import CampaignStatus
@@ -155,29 +155,7 @@ def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     turns preparing on around these statements only. `LOOKUP_PREPARED_STATEMENTS=0`
     turns it off (a pooler in transaction mode without prepared-statement support).
     """
-    # The wrapper itself, not the `connection` proxy: every attribute read through
-    # the proxy looks the wrapper up again (a tenth of a look-up's Python).
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    if wrapper.vendor != "postgresql":
-        return bulk.select(sql, params)
-    import psycopg
-
-    wrapper.ensure_connection()
-    wrapper.validate_no_broken_transaction()
-    raw = wrapper.connection
-    prepare = bool(settings.LOOKUP_PREPARED_STATEMENTS)
-    threshold = raw.prepare_threshold
-    if prepare:
-        raw.prepare_threshold = 0
-    try:
-        with wrapper.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params, prepare=prepare or None)
-            rows = cursor.fetchall()
-    finally:
-        raw.prepare_threshold = threshold
-    if wrapper.queries_logged:
-        wrapper.queries_log.append({"sql": f"{sql} {params!r}", "time": "0.000"})
-    return rows
+    return bulk.select(sql, params, prepare=bool(settings.LOOKUP_PREPARED_STATEMENTS))
 
 
 def matching_sql(identifier: Identifier, birth: Birth) -> tuple[str, list[Any]]:

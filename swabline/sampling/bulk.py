@@ -17,7 +17,9 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection, models
+import psycopg
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 # Below this many rows a multi-row INSERT beats COPY's extra protocol round trips.
 COPY_FROM = 20
@@ -38,33 +40,54 @@ def pipeline() -> Iterator[None]:
         yield
 
 
-def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def select(
+    sql: str, params: Sequence[Any], *, prepare: bool | None = None
+) -> list[tuple[Any, ...]]:
     """Rows of a raw SELECT (the ORM's compile step costs more than a scan's work).
 
     On PostgreSQL the parameters are bound by the server, through psycopg's own
-    cursor: Django's cursor quotes them into the SQL text in Python, and the server
-    then parses and plans every statement afresh; psycopg prepares a statement it
-    has run five times on a connection, so a station's per-scan statements are
-    planned once per server process. Errors become Django's; the statement is
-    logged like any query when queries are (tests count them)."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    cursor (Django's quotes them into the SQL text in Python, and the server then
+    parses and plans every statement afresh), and, unless `PREPARED_STATEMENTS` is
+    off (a pooler in transaction mode that cannot keep them), the statement is
+    prepared on the server on its first run on a connection: a station's per-scan
+    statements are planned once per server process. (Django turns psycopg's own
+    preparing off for the whole connection; this turns it on around these
+    statements only; `prepare` overrides the setting.) Errors become Django's; the
+    statement is logged like any query when queries are (tests count them)."""
+    # The wrapper itself, not the `connection` proxy: every attribute read through
+    # the proxy looks the wrapper up again.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    if wrapper.vendor != "postgresql":
+        with wrapper.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    return _server_bound(sql, params, fetch=True)
+    return _server_bound(sql, params, fetch=True, prepare=prepare)
 
 
-def _server_bound(sql: str, params: Sequence[Any], *, fetch: bool) -> list[tuple[Any, ...]]:
-    """Run `sql` on PostgreSQL through psycopg's own cursor (see `select`)."""
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
+def _server_bound(
+    sql: str, params: Sequence[Any], *, fetch: bool, prepare: bool | None = None
+) -> list[tuple[Any, ...]]:
+    """Run `sql` on PostgreSQL through psycopg's own cursor, bound and (unless
+    `PREPARED_STATEMENTS` is off) prepared by the server (see `select`)."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.ensure_connection()
+    wrapper.validate_no_broken_transaction()
+    raw = wrapper.connection
+    if prepare is None:
+        prepare = bool(settings.PREPARED_STATEMENTS)
+    threshold = raw.prepare_threshold
+    if prepare:
+        raw.prepare_threshold = 0
     started = time.monotonic()
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall() if fetch else []
-    if connection.queries_logged:
+    try:
+        with wrapper.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=prepare or None)
+            rows = cursor.fetchall() if fetch else []
+    finally:
+        raw.prepare_threshold = threshold
+    if wrapper.queries_logged:
         duration = time.monotonic() - started
-        connection.queries_log.append({"sql": f"{sql} {params!r}", "time": f"{duration:.3f}"})
+        wrapper.queries_log.append({"sql": f"{sql} {params!r}", "time": f"{duration:.3f}"})
     return rows
 
 

@@ -20,6 +20,7 @@ from django.test.utils import override_settings
 from swabline.core.databases import database_settings
 from swabline.lookup.queries import select
 from swabline.people.models import Person
+from swabline.sampling import bulk
 from tests.conftest import World
 from tests.deploy.clusters import needs, serving, workdir
 from tests.factories import PersonFactory
@@ -86,27 +87,28 @@ def _wrapper(settings_dict: dict[str, Any]) -> Any:
 
 def client_work() -> tuple[int, int, list[tuple[Any, ...]]]:
     """What a web process does: a count, a chunked iteration (a server-side cursor
-    without the pooler setting), a write in a transaction, a look-up statement."""
+    without the pooler setting), a write in a transaction, a look-up statement and a
+    station's raw statement."""
     count = Person.objects.count()
     iterated = sum(1 for _ in Person.objects.iterator(chunk_size=2))
     with transaction.atomic():
         Person.objects.filter(pk__lt=0).update(full_name="x")
-    return count, iterated, select("SELECT %s::int + 1", [41])
+    return count, iterated, select("SELECT %s::int + 1", [41]) + bulk.select("SELECT %s::int", [7])
 
 
 def test_two_clients_share_one_server_connection_with_the_pooler_settings(
     world: World, pgbouncer: str
 ) -> None:
     PersonFactory.create_batch(5, ward=world.ward_a)
-    with override_settings(LOOKUP_PREPARED_STATEMENTS=False):
+    with override_settings(LOOKUP_PREPARED_STATEMENTS=False, PREPARED_STATEMENTS=False):
         first = as_client(pgbouncer, client_work)
         second = as_client(pgbouncer, client_work)
-    assert first == second == {"value": (5, 5, [(42,)])}
+    assert first == second == {"value": (5, 5, [(42,), (7,)])}
 
 
 def test_prepared_statements_break_behind_the_pooler(world: World, pgbouncer: str) -> None:
-    with override_settings(LOOKUP_PREPARED_STATEMENTS=True):
+    with override_settings(LOOKUP_PREPARED_STATEMENTS=True, PREPARED_STATEMENTS=True):
         first = as_client(pgbouncer, client_work)
         second = as_client(pgbouncer, client_work)
-    assert first == {"value": (0, 0, [(42,)])}
+    assert first == {"value": (0, 0, [(42,), (7,)])}
     assert "already exists" in str(second["error"])

@@ -16,6 +16,7 @@ import json
 import swabline.settings as s
 print(json.dumps({"databases": s.DATABASES, **({"routers": s.DATABASE_ROUTERS} if hasattr(s, "DATABASE_ROUTERS") else {}),
     "cache": s.CACHES["default"]["BACKEND"], "lookup_prepared": s.LOOKUP_PREPARED_STATEMENTS,
+    "prepared": s.PREPARED_STATEMENTS,
     "middleware": s.MIDDLEWARE}, default=str))
 """
 
@@ -43,6 +44,7 @@ def test_production_environment_turns_on_pooler_replica_and_redis() -> None:
     assert default["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert default["OPTIONS"] == {"prepare_threshold": None}
     assert got["lookup_prepared"] is False
+    assert got["prepared"] is False
     assert replica["HOST"] == "10.0.0.2"
     assert replica["TEST"]["MIRROR"] == "default", "tests never create a replica database"
     assert replica["OPTIONS"]["connect_timeout"] == 2, "a dead replica costs 2 s, then is skipped"
@@ -56,5 +58,6 @@ def test_without_them_one_database_and_a_local_cache() -> None:
     assert list(got["databases"]) == ["default"]
     assert got["databases"]["default"]["DISABLE_SERVER_SIDE_CURSORS"] is False
     assert got["lookup_prepared"] is True
+    assert got["prepared"] is True
     assert "DATABASE_ROUTERS" not in got
     assert got["cache"] == "django.core.cache.backends.locmem.LocMemCache"

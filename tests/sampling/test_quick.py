@@ -13,11 +13,12 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from swabline.audit.models import AuditEvent
+from swabline.campaigns.models import Campaign
 from swabline.dashboard.models import HourCount, SiteCount
 from swabline.people import codes
 from swabline.sampling import sync
@@ -200,15 +201,21 @@ def test_the_call_refuses_what_the_rules_forbid_even_when_asked_directly(world):
     a, b, c = people(world, 3)
     site, user = world.site_a, world.users["sampler_a"]
 
-    def call(tube: Tube, person: Any, site: Any = site) -> Any:
+    def call(tube: Tube, person: Any, site: Any = site, campaign: int | None = None) -> Any:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT sampling_add_scanned(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                 " now(), '{}'::jsonb)",
-                [uuid.uuid4(), tube.code, site.pk, site.campaign_id, site.province_code,
-                 person.pk, "x", 1990, user.pk, "", "", tube.opened_at],
+                [uuid.uuid4(), tube.code, site.pk, campaign or site.campaign_id,
+                 site.province_code, person.pk, "x", 1990, user.pk, "", "", tube.opened_at],
             )  # fmt: skip
             return cursor.fetchone()[0]
+
+    other = Campaign.objects.create(
+        name="Other", province=world.province, starts_on=site.campaign.starts_on,
+        ends_on=site.campaign.ends_on, pool_size_limit=10, status="active",
+    )  # fmt: skip
+    assert call(pool, b, campaign=other.pk) is None  # not the tube's campaign
 
     assert call(pool, a) == [1, 10]
     assert call(pool, a) is None  # already in the tube
@@ -221,3 +228,14 @@ def test_the_call_refuses_what_the_rules_forbid_even_when_asked_directly(world):
     )
     assert Tube.objects.get(pk=single.pk).status == "closed"
     assert AuditEvent.objects.filter(action="tube.closed", subject_id=str(single.pk)).count() == 1
+    # The function's word to the guards and counters ends with its own writes: in
+    # the same transaction, a write into the closed tube is refused again.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('swabline.one_call_scan', true)")
+        assert cursor.fetchone()[0] in ("", None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Sample.objects.create(
+            tube=single, person=c, campaign_id=single.campaign_id,
+            province_code=single.province_code, position=2, collected_by=user,
+            collected_at=single.opened_at,
+        )  # fmt: skip

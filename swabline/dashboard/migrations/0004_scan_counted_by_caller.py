@@ -1,5 +1,5 @@
 """The tube and sample counting triggers step aside while a writer that counts its own
-rows in the same transaction says so (`triggers.COUNTED_BY_CALLER`): the online
+rows in the same transaction says so (`triggers.ONE_CALL_SCAN`): the online
 scan's one-call function (sampling migration 0009). Reinstalls every trigger from
 `swabline/dashboard/triggers.py`.
 """

@@ -7,7 +7,7 @@ third of the scan's time in PostgreSQL (`pg_stat_user_functions`: 180 µs of
 `dashboard_count_sample` and 42 µs of `dashboard_count_tube` against 330 µs of the
 function's own work). The function knows exactly what its rows add, so it tells the
 two triggers to step aside around its own INSERT and UPDATE
-(`dashboard.triggers.COUNTED_BY_CALLER`, local to the transaction and cleared at
+(`dashboard.triggers.ONE_CALL_SCAN`, local to the transaction and cleared at
 once) and writes the same counts with two small upserts, in key order as the
 triggers lock them:
 
@@ -16,7 +16,10 @@ triggers lock them:
 - `samples` +1 for the hour of the scan (UTC), as `dashboard_hourcount` counts it.
 
 The keys are those the triggers would write (the rows' own province and campaign,
-the tube's site). tests/sampling/test_quick.py checks that the counters come out
+the tube's site). The same flag tells the sample insert guard (migration 0010)
+that this row was checked here, under the tube's lock, against the guard's rules:
+the tube open, the position within its limit, the tube's campaign (this migration
+adds that check; anything else goes to the engine). tests/sampling/test_quick.py checks that the counters come out
 the same as when the engine plays the same scans and the triggers count them.
 Everything else is as in migration 0004.
 """
@@ -46,7 +49,7 @@ BEGIN
     SELECT id, site_id, campaign_id, province_code, status, pool_limit, member_count INTO t
         FROM sampling_tube WHERE code = p_tube FOR UPDATE;
     IF NOT FOUND OR t.site_id <> p_site OR t.status <> 'open'
-       OR t.member_count >= t.pool_limit THEN
+       OR t.member_count >= t.pool_limit OR t.campaign_id <> p_campaign THEN
         RETURN NULL;
     END IF;
     PERFORM 1 FROM sampling_stationevent WHERE client_event_id = p_event;
@@ -61,7 +64,7 @@ BEGIN
     END IF;
     pos := t.member_count + 1;
     full_now := pos = t.pool_limit;
-    PERFORM set_config('swabline.scan_counted', 'on', true);
+    PERFORM set_config('swabline.one_call_scan', 'on', true);
     INSERT INTO sampling_sample (
         tube_id, person_id, campaign_id, province_code, position, kind, active,
         removed_at, collected_at, collected_by_id, received_at, client_event_id
@@ -74,7 +77,7 @@ BEGIN
         status = CASE WHEN full_now THEN 'closed' ELSE status END,
         closed_at = CASE WHEN full_now THEN p_now ELSE closed_at END
         WHERE id = t.id;
-    PERFORM set_config('swabline.scan_counted', '', true);
+    PERFORM set_config('swabline.one_call_scan', '', true);
     IF full_now THEN
         INSERT INTO dashboard_sitecount AS c (province_code, campaign_id, site_id, metric, n)
         VALUES (p_province, p_campaign, t.site_id, 'people_sampled', 1),
