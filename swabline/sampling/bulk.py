@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -117,6 +117,13 @@ def any_of(column: str, values: Collection[Any], sql_type: str) -> tuple[str, li
 def uuid_param(value: uuid.UUID) -> Any:
     """A UUID as the database stores it (SQLite: 32 hex digits)."""
     return value if connection.vendor == "postgresql" else value.hex
+
+
+def uuid_params(values: Iterable[uuid.UUID]) -> list[Any]:
+    """`uuid_param` of each value (the database asked once, not per value)."""
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        return list(values)
+    return [value.hex for value in values]
 
 
 def uuid_value(value: Any) -> uuid.UUID:

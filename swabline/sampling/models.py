@@ -234,8 +234,15 @@ class Sample(CarriesProvince):
     )
     active = models.BooleanField(_("active"), default=True)
     collected_at = models.DateTimeField(_("collected at (station clock)"))
+    # No constraint in the database: accounts are deactivated, never deleted (the ORM's
+    # PROTECT still refuses), and the check ran once per sample at commit, locking the
+    # sampler's account row for every scan (decision 0017).
     collected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
     client_event_id = models.UUIDField(unique=True)

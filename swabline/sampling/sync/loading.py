@@ -55,7 +55,7 @@ class Loading(State):
             self.site_names.update((site_id, name) for site_id, name in names)
 
     def _load_seen(self) -> None:
-        ids = [bulk.uuid_param(e.id) for e in self.events]
+        ids = bulk.uuid_params(e.id for e in self.events)
         where, params = bulk.any_of("client_event_id", ids, "uuid")
         rows = bulk.select(
             "SELECT client_event_id, fate, reason, payload, person_id"  # noqa: S608 (values are parameters)
@@ -74,21 +74,21 @@ class Loading(State):
 
     def _load_people(self) -> None:
         keys: dict[uuid.UUID, scans.ScanKey] = {}
+        seen, wanted = self.seen, (EventType.ADD_PERSON, EventType.REMOVE_LAST)
         for event in self.events:
-            if event.id in self.seen or event.type not in (
-                EventType.ADD_PERSON,
-                EventType.REMOVE_LAST,
-            ):
+            # Each look-up by event id hashes a UUID in Python: once per step here.
+            event_id = event.id
+            if event.type not in wanted or event_id in seen:
                 continue
             try:
                 if event.person:
-                    keys[event.id] = scans.ScanKey("public_id", event.person)
+                    keys[event_id] = scans.ScanKey("public_id", event.person)
                 elif event.scan:
-                    keys[event.id] = scans.classify(event.scan)
-                    self.scan_kinds[event.id] = keys[event.id].field
+                    key = keys[event_id] = scans.classify(event.scan)
+                    self.scan_kinds[event_id] = key.field
             except scans.ScanError as exc:
-                self.people[event.id] = exc
-                self.scan_kinds[event.id] = exc.reason
+                self.people[event_id] = exc
+                self.scan_kinds[event_id] = exc.reason
         found = scans.lookup(keys.values())
         for event_id, key in keys.items():
             row = found.get(key)
