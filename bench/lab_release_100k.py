@@ -1,6 +1,6 @@
 """Benchmark: release 100,000 pooled tubes (≈1,000,000 people) on PostgreSQL.
 
-    .venv/bin/python -m bench.lab_release_100k [--tubes 100000] [--pool 10]
+    .venv/bin/python -m bench.lab_release_100k [--tubes 100000] [--pool 10] [--reuse]
 
 Standalone, like `bench/people_import_1m.py` (one long operation, measured once).
 In a database of its own (`BENCH_LAB_URL`, default
@@ -20,6 +20,12 @@ each run):
 5. the same-run baselines: a raw ``INSERT … SELECT`` of the same rows (same joins,
    same columns) into a copy of `results_outcome` with the same indexes but no
    foreign keys, and into a plain table without indexes.
+
+`--reuse` saves the loading (≈30 s) when trying changes: the first run keeps the
+loaded, unreleased database as a template (`<name>_loaded`, same --tubes/--pool);
+later runs clone it (`CREATE DATABASE … TEMPLATE … STRATEGY file_copy`) and apply
+any new migrations before releasing. Each run releases into a fresh clone, so every
+measurement starts from the same data.
 
 Target (issue #5): ≤ 10 s for the release, ratio to the raw INSERT…SELECT reported.
 """
@@ -58,17 +64,59 @@ RAW_COLUMNS = (
 )
 
 
-def prepare_database(url: str) -> None:
+def _admin(url: str, *statements: Any) -> None:
     import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import make_conninfo
 
-    name = str(conninfo_to_dict(url)["dbname"])
     with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        for statement in statements:
+            conn.execute(statement)
+
+
+def template_name(url: str, tubes: int, pool: int) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return f"{conninfo_to_dict(url)['dbname']}_loaded_{tubes}x{pool}"
+
+
+def template_exists(url: str, template: str) -> bool:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
+        return found.fetchone() is not None
+
+
+def keep_template(url: str, template: str) -> None:
+    """Copy the loaded, unreleased database to `template` (for --reuse)."""
+    from django.db import connections
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = sql.Identifier(str(conninfo_to_dict(url)["dbname"]))
+    target = sql.Identifier(template)
+    connections.close_all()  # a template must have no other sessions
+    _admin(
+        url,
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(target),
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(target, name),
+    )
+
+
+def prepare_database(url: str, template: str | None = None) -> None:
+    """A fresh database: empty and migrated, or a clone of `template` with any new
+    migrations applied."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = sql.Identifier(str(conninfo_to_dict(url)["dbname"]))
+    create = sql.SQL("CREATE DATABASE {}").format(name)
+    if template is not None:
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(
+            name, sql.Identifier(template)
         )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _admin(url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name), create)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "--verbosity", "0", "--skip-checks"],
         cwd=ROOT,
@@ -85,6 +133,33 @@ def setup_django(url: str) -> None:
     import django
 
     django.setup()
+
+
+def find_world() -> dict[str, Any]:
+    """The ids `make_world` created, read back from a reused database."""
+    from swabline.accounts.models import User
+    from swabline.campaigns.models import Site
+    from swabline.labs.models import Lab
+
+    site = Site.objects.get(name="Điểm benchmark")
+    return {
+        "ward": site.ward_id,
+        "campaign": site.campaign_id,
+        "site": site.pk,
+        "lab": Lab.objects.get(code="LABBENCH").pk,
+        "sampler": User.objects.get(username="bench-sampler").pk,
+        "supervisor": User.objects.get(username="bench-supervisor").pk,
+    }
+
+
+def value_counts(tubes: int) -> dict[str, int]:
+    """How many results of each value `load` generates (t % 50: positive, t % 100 = 1:
+    invalid, the rest negative)."""
+    counts = {"negative": 0, "positive": 0, "invalid": 0}
+    for t in range(1, tubes + 1):
+        value = "positive" if t % 50 == 0 else "invalid" if t % 100 == 1 else "negative"
+        counts[value] += 1
+    return counts
 
 
 def make_world() -> dict[str, Any]:
@@ -155,7 +230,6 @@ def load(url: str, w: dict[str, Any], tubes: int, pool: int) -> dict[str, int]:
 
     people = tubes * pool
     now = "2026-11-29 08:00:00+00"
-    counts = {"negative": 0, "positive": 0, "invalid": 0}
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SET session_replication_role = replica")
         started = time.perf_counter()
@@ -216,9 +290,6 @@ def load(url: str, w: dict[str, Any], tubes: int, pool: int) -> dict[str, int]:
             " true, %s, %s, '', %s FROM generate_series(1, %s) t",
             [w["lab"], w["sampler"], now, PROVINCE, tubes],
         )
-        for t in range(1, tubes + 1):
-            value = "positive" if t % 50 == 0 else "invalid" if t % 100 == 1 else "negative"
-            counts[value] += 1
         cur.execute("SET session_replication_role = origin")
         for table in ("people_person", "sampling_tube", "sampling_sample", "labs_tuberesult"):
             cur.execute(
@@ -228,7 +299,7 @@ def load(url: str, w: dict[str, Any], tubes: int, pool: int) -> dict[str, int]:
         started = time.perf_counter()
         cur.execute("VACUUM ANALYZE")
         print(f"vacuum analyze {time.perf_counter() - started:.1f} s", flush=True)
-    return counts
+    return value_counts(tubes)
 
 
 def release(w: dict[str, Any]) -> tuple[float, Any]:
@@ -305,13 +376,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pool", type=int, default=10)
     parser.add_argument("--url", default=os.environ.get("BENCH_LAB_URL", DEFAULT_URL))
     parser.add_argument("--json", type=Path, help="Also write the results here.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Clone the loaded data kept by an earlier --reuse run instead of loading.",
+    )
     args = parser.parse_args(argv)
 
+    template = template_name(args.url, args.tubes, args.pool)
+    reusing = args.reuse and template_exists(args.url, template)
     print(f"preparing database {args.url.rsplit('/', 1)[-1]}", flush=True)
-    prepare_database(args.url)
+    started = time.perf_counter()
+    prepare_database(args.url, template if reusing else None)
     setup_django(args.url)
-    world = make_world()
-    counts = load(args.url, world, args.tubes, args.pool)
+    if reusing:
+        world, counts = find_world(), value_counts(args.tubes)
+        print(f"cloned {template} and migrated in {time.perf_counter() - started:.1f} s")
+    else:
+        world = make_world()
+        counts = load(args.url, world, args.tubes, args.pool)
+        if args.reuse:
+            keep_template(args.url, template)
     load_before = os.getloadavg()
     seconds, result = release(world)
     load_after = os.getloadavg()
