@@ -234,15 +234,23 @@ def decide(
         # gets the table's outcome straight away, in one INSERT…SELECT. (Anti-joined
         # with the small temporary table, never with results_outcome itself: probing
         # the table being filled made PostgreSQL rescan the new pages per row.)
-        cursor.execute(f"ANALYZE {TEMP}")
+        # A first release has nobody with history: then no anti-join at all (probing
+        # even an empty table cost 0.7 s over 1,000,000 members).
+        cursor.execute(f"SELECT 1 FROM {TEMP} LIMIT 1")  # noqa: S608
+        without_history = ""
+        if cursor.fetchone() is not None:
+            cursor.execute(f"ANALYZE {TEMP}")
+            without_history = (
+                f" AND NOT EXISTS (SELECT 1 FROM {TEMP} d"  # noqa: S608
+                " WHERE d.person_id = s.person_id AND d.campaign_id = s.campaign_id)"
+            )
         cursor.execute(
             f"INSERT INTO results_outcome ({OUTCOME_COLUMNS})"  # noqa: S608
             f" SELECT p.province_code, s.person_id, s.campaign_id, {base}, t.id, s.id, r.id,"
             f" %s, %s, %s FROM {source}"
             " JOIN sampling_sample s ON s.tube_id = t.id AND s.active = %s AND s.kind = 'normal'"
             " JOIN people_person p ON p.id = s.person_id"
-            f" WHERE {where} AND NOT EXISTS (SELECT 1 FROM {TEMP} d"
-            " WHERE d.person_id = s.person_id AND d.campaign_id = s.campaign_id)",
+            f" WHERE {where}{without_history}",
             [release.pk, True, now, True, *source_params],
         )
         written += int(cursor.rowcount)
