@@ -131,8 +131,16 @@ class TubeResult(CarriesProvince):
         db_constraint=False,
     )
     # A correction: the result it replaces and why.
-    amends = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="amended_by"
+    # One correction per result at most (the partial unique constraint below: a full
+    # one-to-one index held a NULL entry for every result, written again by each
+    # non-HOT update, e.g. 100,000 of them per release).
+    amends = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="amended_by",
+        db_index=False,
     )
     amendment_reason = models.CharField(_("reason for the correction"), max_length=500, blank=True)
 
@@ -167,6 +175,11 @@ class TubeResult(CarriesProvince):
                 fields=["client_id"],
                 condition=models.Q(client_id__isnull=False),
                 name="result_client_id_once",
+            ),
+            models.UniqueConstraint(
+                fields=["amends"],
+                condition=models.Q(amends__isnull=False),
+                name="result_amended_once",
             ),
             models.CheckConstraint(
                 condition=models.Q(value__in=ResultValue.values), name="result_value_known"

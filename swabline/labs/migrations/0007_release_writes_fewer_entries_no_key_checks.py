@@ -1,6 +1,8 @@
 """A release writes less per result: the review queue index holds only entered
-results (the only ones it is read for), and `release`/`released_by` carry no
-database constraint (checked row by row at commit: 0.55 s of a 100,000-tube release).
+results (the only ones it is read for), one correction per result is a partial
+unique constraint (the one-to-one index held a NULL entry for every result, written
+again by every update), and `release`/`released_by` carry no database constraint
+(checked row by row at commit: 0.55 s of a 100,000-tube release).
 """
 
 import django.db.models.deletion
@@ -35,5 +37,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='tuberesult',
             index=models.Index(condition=models.Q(('current', True), ('state', 'entered')), fields=['lab', 'entered_at'], name='result_review_queue'),
+        ),
+        migrations.AlterField(
+            model_name='tuberesult',
+            name='amends',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='amended_by', to='labs.tuberesult'),
+        ),
+        migrations.AddConstraint(
+            model_name='tuberesult',
+            constraint=models.UniqueConstraint(condition=models.Q(('amends__isnull', False)), fields=('amends',), name='result_amended_once'),
         ),
     ]
