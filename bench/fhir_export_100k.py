@@ -50,7 +50,7 @@ def prepare(url: str, tubes: int, pool: int) -> None:
     lab.setup_django(url)
     world = lab.make_world()
     lab.load(url, world, tubes, pool)
-    seconds, release = lab.release(world)
+    seconds, _cpu, release = lab.release(world)
     print(f"released {release.people:,} people in {seconds:.1f} s", flush=True)
     from swabline.accounts import services as accounts
     from swabline.accounts.enums import Role

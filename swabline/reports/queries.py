@@ -29,7 +29,7 @@ from swabline.labs.models import TubeResult
 from swabline.people.models import Person
 from swabline.places.models import Place
 from swabline.results.enums import OutcomeState
-from swabline.results.models import Outcome
+from swabline.results.models import ACTIONABLE_STATES, Outcome
 from swabline.results.queries import PENDING_TUBE_STATUSES
 from swabline.sampling.enums import SampleKind, TubeKind, TubeStatus
 from swabline.sampling.models import Sample, Tube
@@ -284,7 +284,12 @@ def _outcomes(by_ward: dict[int, Figures], campaign: Campaign, ids: list[int]) -
         tube__status__in=PENDING_TUBE_STATUSES,
     )
     rows = (
-        Outcome.objects.filter(campaign=campaign, current=True, tube__site__ward_id__in=ids)
+        Outcome.objects.filter(
+            campaign=campaign,
+            current=True,
+            state__in=ACTIONABLE_STATES,  # all it counts; and what the index holds
+            tube__site__ward_id__in=ids,
+        )
         .values("tube__site__ward_id")
         .annotate(
             positive=Count("id", filter=Q(state=OutcomeState.POSITIVE)),
