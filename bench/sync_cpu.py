@@ -88,7 +88,7 @@ def main() -> None:
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
     batches = [batch(seq) for seq in range(args.warmup, total)]
-    profiler = cProfile.Profile() if args.profile else None
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
     applied = 0
     wall, python, server = time.perf_counter(), time.process_time(), backend_cpu(pid)
     if profiler:

@@ -181,7 +181,7 @@ class Tube(CarriesProvince):
             # Not `status`: a release moves 100,000 tubes `resulted → released`, and
             # an index on status makes every one of those updates write a new entry
             # in each of the tube's indexes instead of a HOT update in place
-            # (migration 0009 also leaves half of each page free for it).
+            # (migration 0012 also leaves half of each page free for it).
             models.Index(fields=["campaign", "site"], name="tube_campaign_site"),
         ]
         constraints = [

@@ -13,9 +13,9 @@ from swabline.dashboard import triggers
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0003_counters_carry_their_province"),
+        ("dashboard", "0004_scan_counted_by_caller"),
         ("labs", "0007_release_writes_fewer_entries_no_key_checks"),
-        ("sampling", "0009_tube_status_updates_in_place"),
+        ("sampling", "0012_tube_status_updates_in_place"),
     ]
 
     operations = [

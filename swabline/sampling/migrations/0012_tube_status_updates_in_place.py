@@ -31,7 +31,7 @@ def reset_fillfactor(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sampling", "0008_tubelabel_province_code")]
+    dependencies = [("sampling", "0011_sample_collected_by_unconstrained")]
 
     operations = [
         migrations.RemoveIndex(model_name="tube", name="tube_campaign_site_status"),
