@@ -111,7 +111,11 @@ def queue_for_release(release: Release) -> int:
     Returns the number of rows written.
     """
     trigger = TRIGGER_OF_RELEASE.get(release.kind, Trigger.RELEASE)
-    return _insert_select("o.release_id = %s", [release.pk], trigger=trigger, client_id=None)
+    if release.outcomes_after_id is None:  # a release from before the field existed
+        where, params = "o.release_id = %s", [release.pk]
+    else:  # a range of the primary key (outcomes have no index by release)
+        where, params = "o.id > %s AND o.release_id = %s", [release.outcomes_after_id, release.pk]
+    return _insert_select(where, params, trigger=trigger, client_id=None)
 
 
 def resend(*, by: Any, person: Person, client_id: uuid.UUID) -> int:

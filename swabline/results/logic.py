@@ -216,6 +216,14 @@ def decide(
             cursor.execute(f"ANALYZE {RELEASED}")
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP}")
         cursor.execute(f"CREATE TEMP TABLE {TEMP} AS {considered}", considered_params)
+        # Every id this release's outcomes get comes after the highest one now (ids
+        # only grow), so readers find its rows by a range of the primary key.
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM results_outcome")
+        release.outcomes_after_id = int(cursor.fetchone()[0])
+        cursor.execute(
+            "UPDATE results_release SET outcomes_after_id = %s WHERE id = %s",
+            [release.outcomes_after_id, release.pk],
+        )
         _one_per_person(cursor)
         cursor.execute(
             f"UPDATE results_outcome SET current = %s, superseded_at = %s WHERE id IN"  # noqa: S608

@@ -40,6 +40,11 @@ class Release(models.Model):
     note = models.CharField(_("note"), max_length=500, blank=True)
     # Idempotency for a double-submitted release form or a retried API call.
     client_id = models.UUIDField(unique=True, null=True, blank=True)
+    # The highest outcome id before this release wrote its outcomes (`logic.decide`):
+    # its rows are `id > outcomes_after_id AND release_id = id`, a range of the
+    # primary key, so outcomes need no index by release (a million entries a
+    # release, read once, by the notifications outbox in the same transaction).
+    outcomes_after_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("release")
@@ -120,6 +125,7 @@ class Outcome(CarriesProvince):
         null=True,
         blank=True,
         related_name="outcomes",
+        db_index=False,  # found by id range: Release.outcomes_after_id
         db_constraint=False,
     )
     current = models.BooleanField(default=True)
