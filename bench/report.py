@@ -224,7 +224,9 @@ def markdown(legs: list[dict[str, Any]], config: Config, started: datetime) -> s
         "operation as soon as the previous one answers, so the rate is the saturated "
         "throughput and the latencies are those at that saturation. Before each case the "
         f"harness waits (up to {config.quiet_wait:g} s) for the machine to be under "
-        f"{config.quiet_pct:g}% busy; *busy before* in the details is that reading.",
+        f"{config.quiet_pct:g}% busy; *busy before* in the details is that reading. On "
+        "PostgreSQL it first runs `CHECKPOINT`, so what the setup or an earlier case wrote "
+        "is not flushed during the measurement.",
         "- **HTTP cases** go to the real server: granian (WSGI, HTTP/1.1) on 127.0.0.1 "
         f"with {config.workers} worker process(es) × {config.threads} WSGI thread(s), "
         "settings `bench.settings` (the project's settings, middleware and database "
