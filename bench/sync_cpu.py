@@ -23,8 +23,9 @@ import os
 import random
 import secrets
 import time
-import uuid
 from typing import Any
+
+from swabline.core.ids import uuid7
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -70,11 +71,11 @@ def main() -> None:
         scans = iter(people[seq * per_batch :])
         for t in range(station.BATCH_TUBES):
             code = f"BENCH-{token.upper()}-9-{seq * station.BATCH_TUBES + t}"
-            events.append(EventIn(uuid.uuid4(), "open_tube", now, tube=code, seq=len(events)))
+            events.append(EventIn(uuid7(), "open_tube", now, tube=code, seq=len(events)))
             for _ in range(station.BATCH_PER_TUBE - 1):
                 _, scan = next(scans)
                 events.append(
-                    EventIn(uuid.uuid4(), "add_person", now, tube=code, scan=scan, seq=len(events))
+                    EventIn(uuid7(), "add_person", now, tube=code, scan=scan, seq=len(events))
                 )
         rng.shuffle(events)
         return events

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from bench.config import Config
 from bench.leg import Leg
 from bench.registry import DbCase, DbOp, HttpCase, Request, Target, register
+from swabline.core.ids import uuid7
 
 PEOPLE_MARK = "Bench Station"  # full_name prefix of the benchmark's people
 POOL = 10
@@ -138,7 +138,7 @@ def _open_tubes(world: dict[str, Any], codes: list[str], site: Any = None) -> No
     now = timezone.now()
     for start in range(0, len(codes), 1000):
         events = [
-            EventIn(uuid.uuid4(), "open_tube", now, tube=code, seq=i)
+            EventIn(uuid7(), "open_tube", now, tube=code, seq=i)
             for i, code in enumerate(codes[start : start + 1000])
         ]
         results = services.apply_events(
@@ -187,7 +187,7 @@ class StationScanHttp(HttpCase):
     def request(self, worker: int, seq: int, rng: random.Random) -> Request:
         index = min(seq, self.per_process) - 1  # seq counts from 1 in each client process
         event = {
-            "id": str(uuid.uuid4()),
+            "id": str(uuid7()),
             "type": "add_person",
             "at": dt.datetime.now(dt.UTC).isoformat(),
             "tube": self.codes[worker][index // POOL],
@@ -237,13 +237,11 @@ class StationSyncBatch(DbCase):
             scans = iter(mine[(seq * per_batch) % len(mine) :])
             for t in range(BATCH_TUBES):
                 code = f"BENCH-{self.token.upper()}-{worker}-{seq * BATCH_TUBES + t}"
-                events.append(EventIn(uuid.uuid4(), "open_tube", now, tube=code, seq=len(events)))
+                events.append(EventIn(uuid7(), "open_tube", now, tube=code, seq=len(events)))
                 for _ in range(BATCH_PER_TUBE - 1):
                     _, scan = next(scans)
                     events.append(
-                        EventIn(
-                            uuid.uuid4(), "add_person", now, tube=code, scan=scan, seq=len(events)
-                        )
+                        EventIn(uuid7(), "add_person", now, tube=code, scan=scan, seq=len(events))
                     )
             rng.shuffle(events)  # the station's seq, not the arrival order, decides
             results = services.apply_events(

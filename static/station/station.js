@@ -128,10 +128,17 @@ export function classify(raw, labelPattern = null) {
 
 // --- Storage (IndexedDB) ------------------------------------------------------------
 
+// Event ids are version 7 UUIDs (RFC 9562): the time in milliseconds, then random
+// bits. The server keeps them in unique indexes and looks each batch's up to answer
+// replays; time-ordered ids land at the indexes' right edge, where pages are hot.
 function uuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70;
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

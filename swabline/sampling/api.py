@@ -52,7 +52,14 @@ class Plain(BaseModel):
 
 
 class EventIn(Plain):
-    id: uuid.UUID
+    id: uuid.UUID = Field(
+        ...,
+        description=(
+            "The station's own id for the event; a replay with the same id is applied"
+            " once. Any UUID is accepted; time-ordered ones (version 7, as the station"
+            " makes them) keep the server's event-id indexes fast."
+        ),
+    )
     type: EventTypeIn
     at: dt.datetime
     tube: str = Field("", max_length=64)

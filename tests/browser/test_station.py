@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from swabline.accounts import services as accounts
 from swabline.accounts.enums import Role
+from swabline.core.ids import uuid7_ms
 from swabline.people.enums import DeclarationSource, Sex
 from swabline.people.models import Person
 from swabline.people.qr import encode_payload
@@ -25,7 +26,7 @@ from swabline.people.services import PersonInput, register_person
 from swabline.sampling import services as sampling
 from swabline.sampling.codes import display_name
 from swabline.sampling.enums import SampleKind, TubeStatus
-from swabline.sampling.models import Sample, Tube
+from swabline.sampling.models import Sample, StationEvent, Tube
 from swabline.sampling.sync import EventIn
 from tests.browser.station_helpers import (
     banner,
@@ -279,6 +280,11 @@ def test_network_drop_in_the_middle_of_a_pool(station, world):
         (labels[2], TubeStatus.CLOSED, 6),
     ]
     assert page.get_by_test_id("conflicts").is_hidden()
+    # The station names its events with time-ordered ids (UUID version 7): each
+    # begins with the millisecond the station made it (see swabline/core/ids.py).
+    ids = list(StationEvent.objects.values_list("client_event_id", "client_at"))
+    assert ids and all(event_id.version == 7 for event_id, _ in ids)
+    assert all(abs(uuid7_ms(event_id) - at.timestamp() * 1000) < 60_000 for event_id, at in ids)
 
 
 # --- (d) latency ----------------------------------------------------------------------
