@@ -19,18 +19,17 @@ from django.test.utils import CaptureQueriesContext
 
 from swabline.audit.models import AuditEvent
 from swabline.campaigns.models import Campaign
-from swabline.dashboard.models import HourCount, SiteCount
 from swabline.people import codes
 from swabline.sampling import sync
 from swabline.sampling.enums import EventType, TubeKind
-from swabline.sampling.models import DeviceSync, Sample, StationEvent, Tube
+from swabline.sampling.models import Sample, StationEvent, Tube
 from swabline.sampling.sync import EventIn
+from tests.sampling.equivalence import answer, snapshot
 from tests.sampling.factories import add_event, apply, event, labels, open_event, people
 
 pytestmark = pytest.mark.django_db
 
 DEVICE = "quick-test-device"
-SERVER_TIMES = ("received_at", "closed_at", "removed_at", "at", "last_sync_at")
 
 
 def _open(world: Any, *, site: Any = None, kind: str = TubeKind.POOL) -> Tube:
@@ -38,60 +37,6 @@ def _open(world: Any, *, site: Any = None, kind: str = TubeKind.POOL) -> Tube:
     [result] = apply(world, [open_event(code, kind=kind)], site=site, user="admin")
     assert result.fate == "applied", result.reason
     return Tube.objects.get(code=code)
-
-
-def _snapshot() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row the capture writes, without ids and server clock times (the two runs
-    differ only there), but with which server times are set."""
-
-    def rows(queryset: Any, *fields: str) -> list[tuple[Any, ...]]:
-        names = [f for f in fields if f not in SERVER_TIMES]
-        timed = [f for f in fields if f in SERVER_TIMES]
-        return sorted(
-            (*(r[n] for n in names), *(r[t] is not None for t in timed))
-            for r in queryset.values(*fields)
-        )
-
-    return {
-        "samples": rows(
-            Sample.objects.all(), "tube_id", "person_id", "campaign_id", "province_code",
-            "position", "kind", "active", "removed_at", "collected_at", "collected_by_id",
-            "client_event_id", "received_at",
-        ),
-        "tubes": rows(
-            Tube.objects.all(), "id", "code", "status", "member_count", "is_recall",
-            "voided_reason", "closed_at",
-        ),
-        "events": rows(
-            StationEvent.objects.all(), "client_event_id", "device_id", "user_id", "site_id",
-            "province_code", "type", "tube_code", "person_id", "payload", "client_at", "fate",
-            "reason", "resolved_at", "resolved_by_id", "received_at",
-        ),
-        "audits": rows(
-            AuditEvent.objects.exclude(action__startswith="assignment."), "actor_id",
-            "actor_label", "action", "subject_type", "subject_id", "province_code", "data", "at",
-        ),
-        "devices": rows(
-            DeviceSync.objects.all(), "device_id", "user_id", "site_id", "pending_conflicts",
-            "last_sync_at",
-        ),
-        # The one-call path counts its own rows for the command center (sampling
-        # migration 0009); the engine's are counted by the triggers.
-        "site_counts": rows(
-            SiteCount.objects.all(), "province_code", "campaign_id", "site_id", "metric", "n",
-        ),
-        "hour_counts": rows(
-            HourCount.objects.all(), "province_code", "campaign_id", "site_id", "metric", "hour",
-            "n",
-        ),
-    }  # fmt: skip
-
-
-def _answer(result: Any) -> tuple[Any, ...]:
-    return (
-        result.id, result.type, result.fate, result.reason, result.params, result.person,
-        result.tube, result.first_fate, result.first_reason, result.person_id, result.message,
-    )  # fmt: skip
 
 
 def _play(world: Any, settings: Any, steps: list[tuple[EventIn, Any]], *, one_call: bool):
@@ -104,8 +49,8 @@ def _play(world: Any, settings: Any, steps: list[tuple[EventIn, Any]], *, one_ca
         # noted when the transaction commits: here, at once).
         with TestCase.captureOnCommitCallbacks(execute=True):
             apply(world, [event(EventType.CLOSE_TUBE, "123456789012")], device=DEVICE)
-        answers = [_answer(apply(world, [e], site=site, device=DEVICE)[0]) for e, site in steps]
-        rows = _snapshot()
+        answers = [answer(apply(world, [e], site=site, device=DEVICE)[0]) for e, site in steps]
+        rows = snapshot()
         transaction.set_rollback(True)
     return answers, rows, [q["sql"] for q in queries.captured_queries]
 

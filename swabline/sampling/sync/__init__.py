@@ -24,7 +24,9 @@ the station sends it again.
 A lone plain scan (the online station's every request) first tries `quick`: on
 PostgreSQL the usual case is one person lookup and one call of the database
 function `sampling_add_scanned`, outside any transaction, writing the same rows as
-a run would; anything else is handed to a run as above.
+a run would. A batch of only opens and plain scans (a station's outbox) first tries
+`batch`: one person lookup and one call of `sampling_play_batch`, which writes the
+batch when every event would be applied. Anything else is handed to a run as above.
 
 Adding a person normally writes no audit event: the sample row (who, when, from
 which event) and the event log are that record. Everything else that changes a
@@ -48,7 +50,7 @@ from swabline.sampling.codes import normalize_tube_code
 from swabline.sampling.enums import EventType, Fate, SampleKind
 from swabline.sampling.messages import Reason
 from swabline.sampling.models import DeviceSync, StationEvent
-from swabline.sampling.sync import quick
+from swabline.sampling.sync import batch, quick
 from swabline.sampling.sync.events import (
     ATTEMPTS,
     DEVICE_TOUCH_SECONDS,
@@ -89,7 +91,8 @@ def apply(
     sync; results in the order of `events`. Runs its own transaction, or a
     savepoint inside the caller's."""
     order = station_order(events)
-    ordered = [_normalized(events[i]) for i in order]
+    codes: dict[str, str] = {}  # a batch names each tube ~10 times: normalized once
+    ordered = [_normalized(events[i], codes) for i in order]
     if (
         len(ordered) == 1
         and quick.eligible(ordered[0], site, now)
@@ -99,7 +102,19 @@ def apply(
         done = quick.add_scanned(by=by, site=site, device_id=device_id, event=ordered[0], now=now)
         if done is not None:
             return [done]
-    played = _attempt(by=by, site=site, device_id=device_id, events=ordered, now=now, touch=True)
+    played: list[EventResult] | None = None
+    if batch.eligible(ordered, site, now):
+        # A station's outbox of opens and plain scans: one database call when all apply.
+        played = batch.play(
+            by=by, site=site, device_id=device_id, events=ordered, now=now,
+            after=lambda: _touch_device(
+                by=by, site=site, device_id=device_id, now=now, recount=False
+            ),
+        )  # fmt: skip
+    if played is None:
+        played = _attempt(
+            by=by, site=site, device_id=device_id, events=ordered, now=now, touch=True
+        )
     if played is None:
         played = [
             _one_by_one(by=by, site=site, device_id=device_id, event=e, now=now) for e in ordered
@@ -212,10 +227,14 @@ def _touch_device(*, by: Any, site: Site, device_id: str, now: dt.datetime, reco
     transaction.on_commit(lambda: _touched.__setitem__(key, time.monotonic()))
 
 
-def _normalized(event: EventIn) -> EventIn:
-    """The event with its tube code as stored, an aware time and a trimmed person id."""
+def _normalized(event: EventIn, codes: dict[str, str]) -> EventIn:
+    """The event with its tube code as stored, an aware time and a trimmed person id
+    (`codes`: tube codes already normalized, as sent → as stored)."""
     at = event.at if event.at.tzinfo is not None else timezone.make_aware(event.at)
-    tube, person = normalize_tube_code(event.tube), event.person.strip()
+    tube = codes.get(event.tube)
+    if tube is None:
+        tube = codes[event.tube] = normalize_tube_code(event.tube)
+    person = event.person.strip()
     if (tube, at, person) == (event.tube, event.at, event.person):
         return event  # the usual case: a station sends them so
     return dataclasses.replace(event, tube=tube, at=at, person=person)
