@@ -222,7 +222,11 @@ class Sample(CarriesProvince):
     province_code = models.CharField(max_length=4, editable=False)
 
     tube = models.ForeignKey(Tube, on_delete=models.PROTECT, related_name="samples")
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="samples")
+    # No database constraint on PostgreSQL: checked once per statement instead
+    # (migration 0014); SQLite keeps its own.
+    person = models.ForeignKey(
+        "people.Person", on_delete=models.PROTECT, related_name="samples", db_constraint=False
+    )
     # Always its tube's campaign (a trigger checks it), kept here for the unique rule;
     # no constraint of its own, since the tube's holds it.
     campaign = models.ForeignKey(
