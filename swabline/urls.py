@@ -6,6 +6,9 @@ from swabline.api import api
 from swabline.core import views as core_views
 
 urlpatterns = [
+    # First: the JSON API carries the hot requests (a station's every scan, the
+    # citizens' look-ups), and Django tries these patterns in order.
+    path("api/v1/", api.urls),
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("i18n/setlang/", set_language, name="set_language"),
@@ -24,7 +27,6 @@ urlpatterns = [
     path("backfill/", include("swabline.backfill.urls")),
     path("dashboard/", include("swabline.dashboard.urls")),
     path("reports/", include("swabline.reports.urls")),
-    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
 
